@@ -1,0 +1,1 @@
+//! Spec-derived conformance suite.

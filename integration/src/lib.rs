@@ -1,0 +1,1 @@
+//! Engine-driven tests (containerd, dockerd, podman) live here; see issue 6.

@@ -1,0 +1,1 @@
+//! Root filesystem setup (placeholder until written).
