@@ -3,5 +3,19 @@
 //! The library holds one module per kernel concern; [`container`] orders them
 //! into the create / start / kill / delete lifecycle of the OCI runtime spec.
 
+pub mod capabilities;
+pub mod cgroups;
+pub mod config;
+pub mod console;
+pub mod container;
 pub mod error;
+pub mod features;
+pub mod hooks;
+pub mod logging;
+pub mod namespaces;
+pub mod process;
 pub mod rootfs;
+pub mod signals;
+pub mod specgen;
+pub mod state;
+pub mod sync;

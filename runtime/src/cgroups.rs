@@ -1,0 +1,298 @@
+//! cgroup placement: the container's cgroup directories on v1, v2 and hybrid
+//! hosts, the init put into them, and their removal on delete.
+//!
+//! On a hybrid host (v1 controllers under /sys/fs/cgroup/<name>, cgroup2 at
+//! /sys/fs/cgroup/unified) the container joins every v1 hierarchy and the
+//! unified tree, as runc does. Resource limits belong to the cgroup manager
+//! built on this (the [cgroups] issue).
+
+use crate::error::{Error, Result};
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+/// A mounted cgroup hierarchy on the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hierarchy {
+    /// Where it is mounted, e.g. /sys/fs/cgroup/memory.
+    pub mountpoint: PathBuf,
+    /// Controllers (v1) such as ["cpu", "cpuacct"], or ["name=systemd"]; empty for cgroup2.
+    pub controllers: Vec<String>,
+    /// Whether this is a cgroup2 hierarchy.
+    pub v2: bool,
+}
+
+/// Mount option words that are not controllers.
+const NOT_CONTROLLERS: &[&str] = &["rw", "ro", "nosuid", "nodev", "noexec", "relatime", "noatime", "clone_children", "xattr", "noprefix", "nsdelegate", "memory_recursiveprot", "memory_localevents", "favordynmods"];
+
+/// Parse /proc/self/mountinfo text for cgroup hierarchies.
+pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let pre: Vec<&str> = pre.split(' ').collect();
+        let post: Vec<&str> = post.split(' ').collect();
+        if pre.len() < 5 || post.len() < 3 {
+            continue;
+        }
+        let mountpoint = PathBuf::from(unescape(pre[4]));
+        match post[0] {
+            "cgroup2" => out.push(Hierarchy { mountpoint, controllers: Vec::new(), v2: true }),
+            "cgroup" => {
+                let controllers = post[2]
+                    .split(',')
+                    .filter(|o| !NOT_CONTROLLERS.contains(o) && !o.starts_with("release_agent="))
+                    .map(str::to_string)
+                    .collect();
+                out.push(Hierarchy { mountpoint, controllers, v2: false });
+            }
+            _ => {}
+        }
+    }
+    // The same hierarchy may be mounted twice; keep the first mount of each.
+    let mut seen: Vec<(Vec<String>, bool)> = Vec::new();
+    out.retain(|h| {
+        let key = (h.controllers.clone(), h.v2);
+        if seen.contains(&key) {
+            false
+        } else {
+            seen.push(key);
+            true
+        }
+    });
+    out
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The caller's own cgroup in a hierarchy, from /proc/self/cgroup text.
+pub fn own_path(proc_cgroup: &str, h: &Hierarchy) -> PathBuf {
+    for line in proc_cgroup.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, ctrls, path) = match (f.next(), f.next(), f.next()) {
+            (Some(a), Some(b), Some(c)) => (a, b, c),
+            _ => continue,
+        };
+        let matches = if h.v2 {
+            ctrls.is_empty()
+        } else {
+            let mut got: Vec<&str> = ctrls.split(',').collect();
+            let mut want: Vec<&str> = h.controllers.iter().map(String::as_str).collect();
+            got.sort();
+            want.sort();
+            !ctrls.is_empty() && got == want
+        };
+        if matches {
+            return PathBuf::from(path);
+        }
+    }
+    PathBuf::from("/")
+}
+
+/// The container's cgroup directories: one per hierarchy.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    /// (hierarchy, directory on the host) pairs.
+    pub dirs: Vec<(Hierarchy, PathBuf)>,
+}
+
+/// Resolve `linux.cgroupsPath` for every hierarchy: absolute paths are taken
+/// from each hierarchy's root, relative ones (and the default, the id) from
+/// the caller's own cgroup, as runc's cgroupfs driver does.
+pub fn resolve(cgroups_path: Option<&Path>, id: &str) -> Result<Placement> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::os("read /proc/self/mountinfo", e))?;
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let rel = cgroups_path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(id));
+    if rel.components().any(|c| c == std::path::Component::ParentDir) {
+        return Err(Error::msg(format!("cgroupsPath {} must not contain \"..\"", rel.display())).field("linux.cgroupsPath"));
+    }
+    let hs = parse_mountinfo(&mountinfo);
+    if hs.is_empty() {
+        return Err(Error::msg("no cgroup hierarchy is mounted on this host"));
+    }
+    let dirs = hs
+        .into_iter()
+        .map(|h| {
+            let inner = if rel.is_absolute() { rel.clone() } else { own_path(&own, &h).join(&rel) };
+            let inner = inner.strip_prefix("/").unwrap_or(&inner).to_path_buf();
+            let dir = h.mountpoint.join(inner);
+            (h, dir)
+        })
+        .collect();
+    Ok(Placement { dirs })
+}
+
+impl Placement {
+    /// The directories, as stored in the state.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|(_, d)| d.clone()).collect()
+    }
+
+    /// Create every directory (parents included). A cpuset directory starts
+    /// with empty cpus/mems on v1, which refuses tasks: copy the parent's.
+    pub fn create(&self) -> Result<()> {
+        for (h, dir) in &self.dirs {
+            let cpuset = !h.v2 && h.controllers.iter().any(|c| c == "cpuset");
+            mkdir_levels(&h.mountpoint, dir, cpuset)?;
+        }
+        Ok(())
+    }
+
+    /// Move a process into every directory.
+    pub fn enter(&self, pid: i32) -> Result<()> {
+        let pid = pid.to_string();
+        for (_, dir) in &self.dirs {
+            let procs = dir.join("cgroup.procs");
+            fs::write(&procs, pid.as_bytes())
+                .map_err(|e| Error::os(format!("join cgroup {}", dir.display()), e).field("linux.cgroupsPath"))?;
+        }
+        Ok(())
+    }
+
+    /// Mount descriptions for "cgroup" mounts inside the container.
+    pub fn mounts(&self) -> Vec<crate::rootfs::CgroupMount> {
+        self.dirs
+            .iter()
+            .map(|(h, dir)| {
+                let name = h.mountpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let options = if h.v2 {
+                    String::new()
+                } else if h.controllers.iter().any(|c| c.starts_with("name=")) {
+                    format!("none,{}", h.controllers.join(","))
+                } else {
+                    h.controllers.join(",")
+                };
+                crate::rootfs::CgroupMount { name, options, host_path: dir.clone() }
+            })
+            .collect()
+    }
+}
+
+fn mkdir_levels(mountpoint: &Path, dir: &Path, cpuset: bool) -> Result<()> {
+    let rel = dir.strip_prefix(mountpoint).unwrap_or(dir);
+    let mut cur = mountpoint.to_path_buf();
+    for c in rel.components() {
+        let parent = cur.clone();
+        cur.push(c);
+        match fs::create_dir(&cur) {
+            Ok(()) => {
+                if cpuset {
+                    for f in ["cpuset.cpus", "cpuset.mems"] {
+                        let v = fs::read(parent.join(f)).unwrap_or_default();
+                        if !v.iter().all(u8::is_ascii_whitespace) {
+                            fs::write(cur.join(f), &v).map_err(|e| Error::os(format!("initialize {}", cur.join(f).display()), e))?;
+                        }
+                    }
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::os(format!("create cgroup {}", cur.display()), e).field("linux.cgroupsPath")),
+        }
+    }
+    Ok(())
+}
+
+/// Remove the container's cgroup directories (the leaves only: parents may
+/// be shared). A cgroup whose last task is still exiting is busy for a
+/// moment, so EBUSY is retried briefly.
+pub fn remove(paths: &[PathBuf]) -> Result<()> {
+    let mut first_err = None;
+    for dir in paths {
+        let mut tries = 0;
+        loop {
+            match fs::remove_dir(dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == ErrorKind::NotFound => break,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 200 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => {
+                    first_err.get_or_insert(Error::os(format!("remove cgroup {}", dir.display()), e));
+                    break;
+                }
+            }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// Pids in the container's cgroup (from the first directory that has them).
+pub fn procs(paths: &[PathBuf]) -> Vec<i32> {
+    for dir in paths {
+        if let Ok(s) = fs::read_to_string(dir.join("cgroup.procs")) {
+            return s.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        }
+    }
+    Vec::new()
+}
+
+/// Whether the freezer holds the container frozen.
+pub fn is_frozen(paths: &[PathBuf]) -> bool {
+    for dir in paths {
+        if let Ok(s) = fs::read_to_string(dir.join("freezer.state")) {
+            return s.trim() == "FROZEN";
+        }
+    }
+    if let [only] = paths {
+        if let Ok(s) = fs::read_to_string(only.join("cgroup.freeze")) {
+            return s.trim() == "1";
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+30 25 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:4 - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:5 - cgroup2 cgroup2 rw,nsdelegate
+32 30 0:28 / /sys/fs/cgroup/systemd rw,nosuid shared:6 - cgroup cgroup rw,xattr,name=systemd
+33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:7 - cgroup cgroup rw,cpu,cpuacct
+34 30 0:30 / /sys/fs/cgroup/memory rw,nosuid shared:8 - cgroup cgroup rw,memory
+35 30 0:30 / /mnt/again rw,nosuid shared:8 - cgroup cgroup rw,memory
+";
+
+    #[test]
+    fn hybrid_mountinfo() {
+        let hs = parse_mountinfo(HYBRID);
+        assert_eq!(hs.len(), 4);
+        assert!(hs[0].v2 && hs[0].mountpoint == Path::new("/sys/fs/cgroup/unified"));
+        assert_eq!(hs[1].controllers, vec!["name=systemd"]);
+        assert_eq!(hs[2].controllers, vec!["cpu", "cpuacct"]);
+        assert_eq!(hs[3].mountpoint, Path::new("/sys/fs/cgroup/memory"));
+    }
+
+    #[test]
+    fn own_paths() {
+        let hs = parse_mountinfo(HYBRID);
+        let pc = "9:name=systemd:/sd\n4:memory:/process_api/x\n2:cpuacct,cpu:/c\n0::/u\n";
+        assert_eq!(own_path(pc, &hs[0]), Path::new("/u"));
+        assert_eq!(own_path(pc, &hs[1]), Path::new("/sd"));
+        assert_eq!(own_path(pc, &hs[2]), Path::new("/c"));
+        assert_eq!(own_path(pc, &hs[3]), Path::new("/process_api/x"));
+    }
+
+    #[test]
+    fn unescape_octal() {
+        assert_eq!(unescape("/a\\040b"), "/a b");
+        assert_eq!(unescape("/plain"), "/plain");
+    }
+}

@@ -1,0 +1,242 @@
+//! Loading and validating a bundle's config.json (config.md, config-linux.md).
+//!
+//! Deserialization catches shape errors (wrong types, unknown enum values);
+//! the checks here catch what the spec requires beyond shape, before any
+//! kernel state is created, so that a bad config leaves nothing behind.
+
+use crate::error::{Error, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// A loaded config with its resolved paths.
+pub struct Bundle {
+    /// Absolute bundle directory.
+    pub dir: PathBuf,
+    /// Absolute, canonical rootfs path.
+    pub rootfs: PathBuf,
+    /// The parsed config.
+    pub spec: Spec,
+}
+
+/// Read `<bundle>/config.json`, parse it and check it.
+pub fn load(bundle: &Path) -> Result<Bundle> {
+    let dir = if bundle.is_absolute() {
+        bundle.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|e| Error::os("get current directory", e))?.join(bundle)
+    };
+    let dir = normalize(&dir);
+    let path = dir.join("config.json");
+    let data = std::fs::read(&path).map_err(|e| Error::os(format!("read {}", path.display()), e))?;
+    let spec = parse(&data).map_err(|e| e.context(path.display()))?;
+    let root = spec.root().as_ref().ok_or_else(|| Error::msg("root is required on Linux").field("root"))?;
+    let rootfs = dir.join(root.path());
+    let rootfs = std::fs::canonicalize(&rootfs)
+        .map_err(|e| Error::os(format!("rootfs {}", rootfs.display()), e).field("root.path"))?;
+    if !rootfs.is_dir() {
+        return Err(Error::msg(format!("rootfs {} is not a directory", rootfs.display())).field("root.path"));
+    }
+    Ok(Bundle { dir, rootfs, spec })
+}
+
+/// Parse and validate config JSON.
+pub fn parse(data: &[u8]) -> Result<Spec> {
+    let spec: Spec = serde_json::from_slice(data).map_err(|e| Error::msg(format!("invalid config: {e}")))?;
+    validate(&spec)?;
+    Ok(spec)
+}
+
+/// Lexically remove `.` and `..` (bundle paths are shown and stored, so keep
+/// them tidy without resolving symlinks the user chose).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Sysctl prefixes and the namespace that makes them the container's own
+/// (config-linux.md "Sysctl": only namespaced ones may be set).
+const SYSCTL_NS: &[(&str, LinuxNamespaceType)] = &[
+    ("net.", LinuxNamespaceType::Network),
+    ("kernel.msgmax", LinuxNamespaceType::Ipc),
+    ("kernel.msgmnb", LinuxNamespaceType::Ipc),
+    ("kernel.msgmni", LinuxNamespaceType::Ipc),
+    ("kernel.sem", LinuxNamespaceType::Ipc),
+    ("kernel.shmall", LinuxNamespaceType::Ipc),
+    ("kernel.shmmax", LinuxNamespaceType::Ipc),
+    ("kernel.shmmni", LinuxNamespaceType::Ipc),
+    ("kernel.shm_rmid_forced", LinuxNamespaceType::Ipc),
+    ("fs.mqueue.", LinuxNamespaceType::Ipc),
+    ("kernel.hostname", LinuxNamespaceType::Uts),
+    ("kernel.domainname", LinuxNamespaceType::Uts),
+];
+
+/// The spec's requirements beyond JSON shape.
+pub fn validate(spec: &Spec) -> Result<()> {
+    if spec.version().is_empty() {
+        return Err(Error::msg("ociVersion is required").field("ociVersion"));
+    }
+    let major = spec.version().split('.').next().unwrap_or("");
+    if major != "1" {
+        return Err(Error::msg(format!("unsupported ociVersion {:?}: Berth implements 1.x", spec.version())).field("ociVersion"));
+    }
+    let root = spec.root().as_ref().ok_or_else(|| Error::msg("root is required on Linux").field("root"))?;
+    if root.path().as_os_str().is_empty() {
+        return Err(Error::msg("root.path is empty").field("root.path"));
+    }
+    if let Some(p) = spec.process() {
+        let args = p.args().as_deref().unwrap_or(&[]);
+        if args.is_empty() {
+            return Err(Error::msg("process.args must hold at least one entry").field("process.args"));
+        }
+        if !p.cwd().is_absolute() {
+            return Err(Error::msg(format!("process.cwd {:?} is not an absolute path", p.cwd())).field("process.cwd"));
+        }
+        let mut seen = HashSet::new();
+        for (i, r) in p.rlimits().as_deref().unwrap_or(&[]).iter().enumerate() {
+            if !seen.insert(r.typ()) {
+                return Err(Error::msg(format!("duplicate rlimit {:?}", r.typ())).field(format!("process.rlimits[{i}]")));
+            }
+            if r.soft() > r.hard() {
+                return Err(Error::msg(format!("rlimit {:?}: soft limit {} above hard limit {}", r.typ(), r.soft(), r.hard()))
+                    .field(format!("process.rlimits[{i}]")));
+            }
+        }
+        for (i, e) in p.env().as_deref().unwrap_or(&[]).iter().enumerate() {
+            if !e.contains('=') {
+                return Err(Error::msg(format!("env entry {e:?} is not KEY=value")).field(format!("process.env[{i}]")));
+            }
+        }
+    }
+    for (i, m) in spec.mounts().as_deref().unwrap_or(&[]).iter().enumerate() {
+        if !m.destination().is_absolute() {
+            return Err(Error::msg(format!("mount destination {:?} is not absolute", m.destination()))
+                .field(format!("mounts[{i}].destination")));
+        }
+    }
+    if let Some(linux) = spec.linux() {
+        let nss = linux.namespaces().as_deref().unwrap_or(&[]);
+        let mut types = HashSet::new();
+        for (i, ns) in nss.iter().enumerate() {
+            if !types.insert(ns.typ()) {
+                return Err(Error::msg(format!("namespace type {} appears twice", ns.typ())).field(format!("linux.namespaces[{i}]")));
+            }
+            if let Some(path) = ns.path() {
+                if !path.is_absolute() {
+                    return Err(Error::msg(format!("namespace path {path:?} is not absolute")).field(format!("linux.namespaces[{i}].path")));
+                }
+            }
+        }
+        let has = |t| types.contains(&t);
+        let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+            || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+        let new_user = nss.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+        if maps && !has(LinuxNamespaceType::User) {
+            return Err(Error::msg("uid/gid mappings are given but there is no user namespace").field("linux.uidMappings"));
+        }
+        if new_user && !maps {
+            return Err(Error::msg("a new user namespace needs uidMappings and gidMappings").field("linux.uidMappings"));
+        }
+        if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty())
+            && !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none())
+        {
+            return Err(Error::msg("timeOffsets need a new time namespace").field("linux.timeOffsets"));
+        }
+        for key in linux.sysctl().as_ref().map(|m| m.keys().collect::<Vec<_>>()).unwrap_or_default() {
+            let ns = SYSCTL_NS.iter().find(|(prefix, _)| key.starts_with(prefix) && (prefix.ends_with('.') || key == prefix));
+            match ns {
+                Some((_, t)) if has(*t) => {}
+                Some((_, t)) => {
+                    return Err(Error::msg(format!("sysctl {key:?} is not allowed: the container shares the host's {t} namespace"))
+                        .field(format!("linux.sysctl.{key}")))
+                }
+                None => {
+                    return Err(Error::msg(format!("sysctl {key:?} is not namespaced and may not be set by a container"))
+                        .field(format!("linux.sysctl.{key}")))
+                }
+            }
+        }
+    }
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) {
+        let uts = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|n| {
+            n.iter().any(|n| n.typ() == LinuxNamespaceType::Uts)
+        });
+        if !uts {
+            return Err(Error::msg("hostname needs a uts namespace").field("hostname"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": "1.3.0",
+            "root": {"path": "rootfs"},
+            "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
+            "hostname": "h",
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "uts"}, {"type": "mount"}]}
+        })
+    }
+
+    fn check(v: serde_json::Value) -> Result<Spec> {
+        parse(&serde_json::to_vec(&v).unwrap())
+    }
+
+    #[test]
+    fn base_is_valid() {
+        check(base()).unwrap();
+    }
+
+    #[test]
+    fn rejections_name_the_field() {
+        let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+            ("/ociVersion", serde_json::json!("2.0.0"), "ociVersion"),
+            ("/process/args", serde_json::json!([]), "process.args"),
+            ("/process/cwd", serde_json::json!("rel"), "process.cwd"),
+            ("/linux/namespaces", serde_json::json!([{"type": "pid"}, {"type": "pid"}]), "linux.namespaces[1]"),
+            ("/linux/sysctl", serde_json::json!({"net.ipv4.ip_forward": "1"}), "linux.sysctl.net.ipv4.ip_forward"),
+            ("/linux/sysctl", serde_json::json!({"vm.swappiness": "1"}), "linux.sysctl.vm.swappiness"),
+            ("/process/env", serde_json::json!(["NOEQUALS"]), "process.env[0]"),
+            ("/linux/namespaces", serde_json::json!([{"type": "user"}, {"type": "uts"}]), "linux.uidMappings"),
+        ];
+        for (ptr, val, field) in cases {
+            let mut v = base();
+            *v.pointer_mut(ptr).unwrap() = val;
+            let e = check(v).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{ptr}: {e}");
+        }
+    }
+
+    #[test]
+    fn unknown_namespace_type_is_rejected() {
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "bogus"}]);
+        assert!(check(v).unwrap_err().to_string().contains("bogus"));
+    }
+
+    #[test]
+    fn ipc_sysctl_with_ipc_namespace_is_fine() {
+        let mut v = base();
+        v["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "ipc"}));
+        v["linux"]["sysctl"] = serde_json::json!({"kernel.shmmax": "1000", "fs.mqueue.queues_max": "10"});
+        check(v).unwrap();
+    }
+
+    #[test]
+    fn normalize_paths() {
+        assert_eq!(normalize(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
+    }
+}

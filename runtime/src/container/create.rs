@@ -1,0 +1,287 @@
+//! `berth create`: the parent side of container creation.
+
+use super::init::{self, InitCtx};
+use crate::cgroups::{self, Placement};
+use crate::config::{self, Bundle};
+use crate::error::{Error, Result};
+use crate::hooks;
+use crate::namespaces::{self, Plan};
+use crate::state::{self, LaterHooks, Locked, Root, State};
+use crate::sync::{self, Msg};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Where the container's terminal master goes.
+pub enum Console {
+    /// No terminal.
+    None,
+    /// `--console-socket PATH`: connect and send the master there.
+    Socket(PathBuf),
+    /// An already connected socket (used by `run` to proxy the terminal).
+    Fd(OwnedFd),
+}
+
+/// Options of `create` (and `run`).
+pub struct CreateOpts {
+    /// Container id.
+    pub id: String,
+    /// Bundle directory.
+    pub bundle: PathBuf,
+    /// Terminal destination.
+    pub console: Console,
+    /// `--pid-file`.
+    pub pid_file: Option<PathBuf>,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--no-new-keyring`.
+    pub no_new_keyring: bool,
+    /// `--preserve-fds`: fds 3..3+N pass to the container.
+    pub preserve_fds: u32,
+}
+
+/// What `create` leaves for `run`.
+pub struct Created {
+    /// Host pid of the init.
+    pub pid: i32,
+}
+
+/// Create a container: on success the init waits on the start gate.
+pub fn create(root: &Root, o: CreateOpts) -> Result<Created> {
+    state::validate_id(&o.id)?;
+    let bundle = config::load(&o.bundle)?;
+    let process = bundle.spec.process().as_ref().ok_or_else(|| Error::msg("process is required to create a container").field("process"))?;
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && matches!(o.console, Console::None) {
+        return Err(Error::msg("cannot allocate a terminal without --console-socket").field("process.terminal"));
+    }
+    let linux = bundle.spec.linux().as_ref();
+    let plan = namespaces::plan(linux)?;
+    if !plan.new_mountns && !plan.join.iter().any(|j| j.flag == libc::CLONE_NEWNS) {
+        return Err(Error::msg("a mount namespace is required to set up the rootfs").field("linux.namespaces"));
+    }
+    let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let placement = cgroups::resolve(cg_path, &o.id)?;
+    let locked = root.create_container_dir(&o.id)?;
+    let mut guard = Cleanup { locked: &locked, placement: Some(&placement), pid: 0 };
+    let pid = build(&o, &bundle, &plan, &placement, &locked, terminal, &mut guard).map_err(|e| e.context(format!("create {}", o.id)))?;
+    guard.disarm();
+    Ok(Created { pid })
+}
+
+/// Undo a failed create: kill the init, remove cgroups and the state dir.
+struct Cleanup<'a> {
+    locked: &'a Locked,
+    placement: Option<&'a Placement>,
+    pid: i32,
+}
+
+impl Cleanup<'_> {
+    fn disarm(&mut self) {
+        self.placement = None;
+        self.pid = -1;
+    }
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if self.pid < 0 {
+            return;
+        }
+        if self.pid > 0 {
+            // SAFETY: the init is our own child; SIGKILL then reap it.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+            }
+        }
+        if let Some(p) = self.placement {
+            if let Err(e) = cgroups::remove(&p.paths()) {
+                log::warn!("{e}");
+            }
+        }
+        if let Err(e) = self.locked.remove() {
+            log::warn!("{e}");
+        }
+    }
+}
+
+fn build(o: &CreateOpts, bundle: &Bundle, plan: &Plan, placement: &Placement, locked: &Locked, terminal: bool, guard: &mut Cleanup) -> Result<i32> {
+    let spec = &bundle.spec;
+    let linux = spec.linux().as_ref();
+    placement.create()?;
+
+    // The start gate. The init holds it open read-write, so its read blocks
+    // until `start` writes, and `start` can tell a dead init (ENXIO).
+    let fifo = locked.fifo();
+    let cfifo = CString::new(fifo.as_os_str().as_bytes()).map_err(|_| Error::msg("state path holds a NUL byte"))?;
+    // SAFETY: cfifo is a valid NUL-terminated path.
+    if unsafe { libc::mkfifo(cfifo.as_ptr(), 0o600) } != 0 {
+        return Err(Error::last(format!("create start gate {}", fifo.display())));
+    }
+    // SAFETY: as above; the returned descriptor is checked and owned below.
+    let gate = unsafe { libc::open(cfifo.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if gate < 0 {
+        return Err(Error::last(format!("open start gate {}", fifo.display())));
+    }
+    // SAFETY: gate is a fresh descriptor owned by nobody else.
+    let gate = unsafe { OwnedFd::from_raw_fd(gate) };
+
+    let console = match (&o.console, terminal) {
+        (Console::Socket(p), true) => Some(crate::console::connect_socket(p)?),
+        (Console::Fd(fd), true) => Some(fd.try_clone().map_err(|e| Error::os("duplicate console socket", e))?),
+        _ => None,
+    };
+    let (parent_chan, child_chan) = sync::pair()?;
+    let cgroup_mounts = placement.mounts();
+    let base_state = |status: &str, pid: i32| hook_state(&o.id, status, pid, bundle);
+
+    let ctx = InitCtx {
+        id: &o.id,
+        bundle,
+        plan,
+        chan: &child_chan,
+        gate: &gate,
+        console: console.as_ref(),
+        cgroup_mounts: &cgroup_mounts,
+        no_pivot: o.no_pivot,
+        no_new_keyring: o.no_new_keyring,
+        preserve_fds: o.preserve_fds,
+        parent: std::process::id() as i32,
+    };
+    let pid = clone_init(plan, linux, &ctx)?;
+    guard.pid = pid;
+    drop(child_chan);
+    drop(gate);
+    drop(console);
+
+    // The parent's half of the setup; the init waits for Go.
+    if plan.new_userns {
+        if let Some(l) = linux {
+            namespaces::write_id_maps(pid, l)?;
+        }
+    }
+    if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
+            .map_err(|e| Error::os(format!("set oom_score_adj to {adj}"), e).field("process.oomScoreAdj"))?;
+    }
+    placement.enter(pid)?;
+    parent_chan.send(&Msg::Go)?;
+
+    loop {
+        match parent_chan.recv()? {
+            Some(Msg::NeedHooks) => {
+                let st = base_state("creating", pid);
+                if let Some(h) = spec.hooks() {
+                    #[allow(deprecated)]
+                    hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &st)?;
+                    hooks::run_all("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &st)?;
+                }
+                parent_chan.send(&Msg::HooksDone)?;
+            }
+            Some(Msg::Ready) => break,
+            Some(Msg::Error(e)) => return Err(Error::msg(e)),
+            Some(m) => return Err(Error::msg(format!("unexpected {m:?} from the container's init"))),
+            None => return Err(init_died(pid)),
+        }
+    }
+
+    let (pid_start, _) = state::proc_stat(pid).ok_or_else(|| init_died(pid))?;
+    let hooks = spec.hooks().as_ref();
+    let st = State {
+        oci_version: spec.version().clone(),
+        id: o.id.clone(),
+        pid,
+        pid_start,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::logging::rfc3339(std::time::SystemTime::now()),
+        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+        cgroup_paths: placement.paths(),
+        own_pidns: plan.new_pidns,
+        hooks: LaterHooks {
+            poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
+            poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
+        },
+    };
+    locked.save(&st)?;
+    if let Some(p) = &o.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    Ok(pid)
+}
+
+/// The init closed the socket before Ready: collect its status for the message.
+fn init_died(pid: i32) -> Error {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child with a valid status pointer.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    let how = if r != pid {
+        String::new()
+    } else if libc::WIFEXITED(status) {
+        format!(" with status {}", libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        format!(" (killed by signal {})", libc::WTERMSIG(status))
+    } else {
+        String::new()
+    };
+    Error::msg(format!("the container's init exited during setup{how}"))
+}
+
+/// The state document hooks get on stdin.
+pub(crate) fn hook_state(id: &str, status: &str, pid: i32, bundle: &Bundle) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "ociVersion": bundle.spec.version(),
+        "id": id,
+        "status": status,
+        "pid": pid,
+        "bundle": bundle.dir,
+    });
+    if let Some(a) = bundle.spec.annotations().as_ref().filter(|a| !a.is_empty()) {
+        v["annotations"] = serde_json::to_value(a).unwrap_or_default();
+    }
+    v
+}
+
+/// Write the pid file atomically (engines poll for it).
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::os(format!("write pid file {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::os(format!("write pid file {}", path.display()), e))
+}
+
+/// Clone the init. Joined pid/time namespaces and a new time namespace are
+/// entered by this process first (they take effect for children only) and
+/// left again afterwards, so the hooks this process runs stay outside.
+fn clone_init(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, ctx: &InitCtx) -> Result<i32> {
+    let restore: Vec<(std::fs::File, libc::c_int)> = [
+        (plan.join_pid.is_some(), "/proc/self/ns/pid_for_children", libc::CLONE_NEWPID),
+        (plan.join_time.is_some() || plan.new_timens, "/proc/self/ns/time_for_children", libc::CLONE_NEWTIME),
+    ]
+    .into_iter()
+    .filter(|(needed, _, _)| *needed)
+    .map(|(_, p, fl)| std::fs::File::open(p).map(|f| (f, fl)).map_err(|e| Error::os(format!("open {p}"), e)))
+    .collect::<Result<_>>()?;
+    namespaces::prepare_parent(plan, linux)?;
+
+    let flags = plan.clone_flags as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: this process is single-threaded, so a fork-like clone (no new
+    // stack, no CLONE_VM) gives the child a consistent copy of memory; the
+    // child never returns from init::run.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    if pid < 0 {
+        return Err(Error::last("clone the container's init"));
+    }
+    if pid == 0 {
+        init::run(ctx);
+    }
+    for (f, fl) in restore {
+        // SAFETY: setns back into our own original namespace, by a descriptor we hold.
+        if unsafe { libc::setns(f.as_raw_fd(), fl) } != 0 {
+            return Err(Error::last("return to the runtime's namespace"));
+        }
+    }
+    Ok(pid as i32)
+}

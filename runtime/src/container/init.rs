@@ -1,0 +1,269 @@
+//! The container's init, from clone to execve. It runs Berth's code only
+//! until exec, non-dumpable, so nothing in the container can reach the
+//! runtime binary through /proc during that window.
+
+use super::create::hook_state;
+use crate::config::Bundle;
+use crate::error::{Error, Result};
+use crate::namespaces::{self, Plan};
+use crate::rootfs::{self, CgroupMount, RootfsCtx};
+use crate::sync::{Channel, Msg};
+use crate::{capabilities, console, hooks, process};
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+
+/// Everything the init needs, borrowed from the parent's memory (the clone
+/// gave the child its own copy).
+pub struct InitCtx<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Bundle,
+    pub plan: &'a Plan,
+    pub chan: &'a Channel,
+    pub gate: &'a OwnedFd,
+    pub console: Option<&'a OwnedFd>,
+    pub cgroup_mounts: &'a [CgroupMount],
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub parent: i32,
+}
+
+/// The init's whole life; never returns.
+pub fn run(ctx: &InitCtx) -> ! {
+    let exe = match setup(ctx) {
+        Ok(exe) => exe,
+        Err(e) => {
+            let _ = ctx.chan.send(&Msg::Error(e.to_string()));
+            // SAFETY: _exit ends this process without running the parent's
+            // destructors (they belong to the parent's copy of the state).
+            unsafe { libc::_exit(1) }
+        }
+    };
+    if ctx.chan.send(&Msg::Ready).is_err() {
+        // SAFETY: as above.
+        unsafe { libc::_exit(1) }
+    }
+    // From here create has returned; errors can only go to our stderr.
+    let err = match after_gate(ctx, &exe) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    eprintln!("berth: {}: {err}", ctx.id);
+    // SAFETY: as above.
+    unsafe { libc::_exit(127) }
+}
+
+/// Wait on the gate, run startContainer hooks, exec.
+fn after_gate(ctx: &InitCtx, exe: &CString) -> Result<std::convert::Infallible> {
+    let mut b = [0u8; 1];
+    loop {
+        // SAFETY: reading one byte into a valid one-byte buffer.
+        let n = unsafe { libc::read(ctx.gate.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+        if n == 1 {
+            break;
+        }
+        if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return Err(Error::last("wait on the start gate"));
+    }
+    let spec = &ctx.bundle.spec;
+    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
+        // SAFETY: getpid has no preconditions.
+        let pid = unsafe { libc::getpid() };
+        hooks::run_all("startContainer", h, &hook_state(ctx.id, "created", pid, ctx.bundle))?;
+    }
+    let p = spec.process().as_ref().expect("checked by create");
+    Err(process::exec(exe, p.args().as_deref().unwrap_or(&[]), p.env().as_deref().unwrap_or(&[])))
+}
+
+fn prctl(op: libc::c_int, arg: libc::c_ulong, what: &str) -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(op, arg, 0, 0, 0) } != 0 {
+        return Err(Error::last(what.to_string()));
+    }
+    Ok(())
+}
+
+/// Everything up to Ready; returns the executable to run.
+fn setup(ctx: &InitCtx) -> Result<CString> {
+    let spec = &ctx.bundle.spec;
+    let plan = ctx.plan;
+    let process = spec.process().as_ref().expect("checked by create");
+    let linux = spec.linux().as_ref();
+
+    // Die with create rather than linger half-built.
+    prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, "set parent death signal")?;
+    // SAFETY: getppid has no preconditions.
+    if unsafe { libc::getppid() } != ctx.parent {
+        return Err(Error::msg("berth create exited during setup"));
+    }
+    prctl(libc::PR_SET_DUMPABLE, 0, "make the init non-dumpable")?;
+    ctx.chan.expect(Msg::Go)?;
+
+    // Namespaces: user first, so the rest belong to it.
+    if let Some(j) = &plan.join_user {
+        namespaces::enter(j)?;
+    }
+    if plan.userns {
+        become_root_in_userns(linux)?;
+    }
+    namespaces::unshare(plan.unshare_flags, "namespaces")?;
+    for j in &plan.join {
+        namespaces::enter(j)?;
+    }
+    if plan.new_cgroupns {
+        namespaces::unshare(libc::CLONE_NEWCGROUP, "cgroup namespace")?;
+    }
+
+    let rctx = RootfsCtx {
+        spec,
+        bundle: &ctx.bundle.dir,
+        rootfs: &ctx.bundle.rootfs,
+        in_userns: plan.userns,
+        no_pivot: ctx.no_pivot,
+        terminal: process.terminal().unwrap_or(false),
+        cgroupns: plan.new_cgroupns,
+        cgroups: ctx.cgroup_mounts,
+    };
+    rootfs::prepare(&rctx)?;
+
+    #[allow(deprecated)]
+    let wants_hooks = spec.hooks().as_ref().is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    });
+    if wants_hooks {
+        ctx.chan.send(&Msg::NeedHooks)?;
+        ctx.chan.expect(Msg::HooksDone)?;
+    }
+    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.create_container().as_ref()) {
+        // SAFETY: getpid has no preconditions.
+        let pid = unsafe { libc::getpid() };
+        hooks::run_all("createContainer", h, &hook_state(ctx.id, "creating", pid, ctx.bundle))?;
+    }
+
+    rootfs::pivot(&rctx)?;
+
+    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+        for (k, v) in sysctl {
+            let path = format!("/proc/sys/{}", k.replace('.', "/"));
+            std::fs::write(&path, v.as_bytes()).map_err(|e| Error::os(format!("set sysctl {k}={v} ({path})"), e).field(format!("linux.sysctl.{k}")))?;
+        }
+    }
+    if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).map_err(|e| Error::errno(format!("set hostname {h:?}"), e).field("hostname"))?;
+    }
+    if let Some(d) = spec.domainname().as_ref().filter(|d| !d.is_empty()) {
+        // SAFETY: d points to d.len() valid bytes.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(Error::last(format!("set domainname {d:?}")).field("domainname"));
+        }
+    }
+    if let Some(sock) = ctx.console {
+        let size = process.console_size().map(|b| (b.height() as u32, b.width() as u32));
+        let slave = console::create_pty(sock.as_fd(), size)?;
+        rootfs::mount_console(slave.as_fd())?;
+        console::make_controlling(slave.as_fd())?;
+    }
+    rootfs::finalize(&rctx)?;
+
+    let cwd = rootfs::open_dir_in_root(Path::new("/"), process.cwd(), true).map_err(|e| e.field("process.cwd"))?;
+    // SAFETY: fchdir on a directory descriptor we own.
+    if unsafe { libc::fchdir(cwd.as_raw_fd()) } != 0 {
+        return Err(Error::last(format!("chdir to {}", process.cwd().display())).field("process.cwd"));
+    }
+    drop(cwd);
+
+    if !ctx.no_new_keyring {
+        join_session_keyring(ctx.id)?;
+    }
+    process::set_rlimits(process.rlimits().as_deref().unwrap_or(&[]))?;
+    if let Some(s) = process.scheduler() {
+        process::set_scheduler(s)?;
+    }
+    if let Some(p) = process.io_priority() {
+        process::set_io_priority(p)?;
+    }
+    if let Some(p) = linux.and_then(|l| l.personality().as_ref()) {
+        process::set_personality(p)?;
+    }
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let exe = process::find_executable(&args[0], process.env().as_deref().unwrap_or(&[])).map_err(|e| e.field("process.args[0]"))?;
+
+    process::prepare_fds(ctx.preserve_fds)?;
+    let caps = process.capabilities().as_ref();
+    capabilities::apply_bounding(caps)?;
+    process::set_keep_caps(true)?;
+    process::set_user(process.user(), setgroups_allowed(plan))?;
+    process::set_keep_caps(false)?;
+    capabilities::apply(caps)?;
+    process::set_umask(process.user());
+    if process.no_new_privileges().unwrap_or(false) {
+        process::set_no_new_privs()?;
+    }
+    reset_signals()?;
+    // create returns once we report Ready; we must outlive it.
+    prctl(libc::PR_SET_PDEATHSIG, 0, "clear parent death signal")?;
+    Ok(exe)
+}
+
+/// In a user namespace the init starts as an unmapped id; become the
+/// namespace's root (if root is mapped) so files it creates are owned
+/// sensibly and the later user switch starts from uid 0.
+fn become_root_in_userns(linux: Option<&oci_spec::runtime::Linux>) -> Result<()> {
+    let maps_root = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.map_or(true, |m| m.is_empty() || m.iter().any(|x| x.container_id() == 0))
+    };
+    let l = linux;
+    if maps_root(l.and_then(|l| l.gid_mappings().as_ref())) {
+        // SAFETY: plain id-setting syscall.
+        if unsafe { libc::setresgid(0, 0, 0) } != 0 {
+            return Err(Error::last("become root in the user namespace (setresgid 0)"));
+        }
+    }
+    if maps_root(l.and_then(|l| l.uid_mappings().as_ref())) {
+        // SAFETY: plain id-setting syscall.
+        if unsafe { libc::setresuid(0, 0, 0) } != 0 {
+            return Err(Error::last("become root in the user namespace (setresuid 0)"));
+        }
+    }
+    Ok(())
+}
+
+/// setgroups(2) is refused in a user namespace whose setgroups file says deny.
+fn setgroups_allowed(plan: &Plan) -> bool {
+    !plan.userns || std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() == "allow")
+}
+
+/// A fresh session keyring named after the container, so it does not share
+/// the host's keys.
+fn join_session_keyring(id: &str) -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+    let name = CString::new(format!("_ses.{id}")).map_err(|_| Error::msg("container id holds a NUL byte"))?;
+    // SAFETY: keyctl with a valid NUL-terminated name pointer.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        // Kernels without keys, or quotas exhausted in a user namespace, are not fatal.
+        if !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EDQUOT) | Some(libc::EACCES)) {
+            return Err(Error::os("join a new session keyring", e));
+        }
+    }
+    Ok(())
+}
+
+/// The Rust runtime ignores SIGPIPE in Berth; an ignored signal stays ignored
+/// across execve, so restore it, and unblock everything.
+fn reset_signals() -> Result<()> {
+    // SAFETY: setting the default disposition and an empty mask involves no handlers.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+            return Err(Error::last("reset the signal mask"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! start, state, kill, delete, list and run.
+
+use super::create::{create, Console, CreateOpts};
+use crate::cgroups;
+use crate::error::{Error, Result};
+use crate::hooks;
+use crate::state::{self, Locked, Root, State, Status};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// `berth start ID`: open the gate, then run poststart hooks.
+pub fn start(root: &Root, id: &str) -> Result<()> {
+    let locked = root.lock(id)?;
+    let st = locked.load(id)?;
+    match st.status(&locked.dir) {
+        Status::Created => {}
+        Status::Stopped => return Err(Error::msg(format!("cannot start container {id}: it has stopped"))),
+        s => return Err(Error::msg(format!("cannot start container {id}: it is already {}", s.as_str()))),
+    }
+    let fifo = locked.fifo();
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).map_err(|_| Error::msg("state path holds a NUL byte"))?;
+    // SAFETY: c is a valid NUL-terminated path.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ENXIO) {
+            return Err(Error::msg(format!("cannot start container {id}: its init is gone")));
+        }
+        return Err(Error::os(format!("open start gate {}", fifo.display()), e));
+    }
+    // SAFETY: fd was just returned to us.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: writing one byte from a valid buffer.
+    if unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
+        return Err(Error::last(format!("open start gate {}", fifo.display())));
+    }
+    drop(fd);
+    let _ = std::fs::remove_file(&fifo);
+    hooks::run_all_warn("poststart", &st.hooks.poststart, &oci_state(&st, Status::Running));
+    Ok(())
+}
+
+/// The state document hooks and `state` show.
+fn oci_state(st: &State, status: Status) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "ociVersion": st.oci_version,
+        "id": st.id,
+        "status": status.as_str(),
+        "pid": st.pid,
+        "bundle": st.bundle,
+    });
+    if !st.annotations.is_empty() {
+        v["annotations"] = serde_json::to_value(&st.annotations).unwrap_or_default();
+    }
+    v
+}
+
+/// `berth state ID`.
+pub fn state(root: &Root, id: &str) -> Result<String> {
+    let st = root.load(id)?;
+    let dir = root.container_dir(id);
+    let v = st.to_oci(st.status(&dir), &state::owner_of(&dir));
+    Ok(serde_json::to_string_pretty(&v).unwrap_or_default())
+}
+
+/// A pidfd for the recorded init, or None if it is gone (or its pid reused).
+fn init_pidfd(st: &State) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, st.pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd is new and ours.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // Check after opening: the pidfd pins this process, so if the start
+    // time matches now, signals through it reach our init and no other.
+    st.init_alive().then_some(fd)
+}
+
+fn pidfd_signal(fd: &OwnedFd, sig: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: pidfd_send_signal with a valid pidfd and a null siginfo.
+    if unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `berth kill [--all] ID SIGNAL`.
+pub fn kill(root: &Root, id: &str, sig: libc::c_int, all: bool) -> Result<()> {
+    let st = root.load(id)?;
+    let status = st.status(&root.container_dir(id));
+    if status == Status::Stopped && !all {
+        return Err(Error::msg(format!("cannot kill container {id}: container not running")));
+    }
+    if all {
+        signal_cgroup(&st, sig);
+        return Ok(());
+    }
+    let fd = init_pidfd(&st).ok_or_else(|| Error::msg(format!("cannot kill container {id}: container not running")))?;
+    pidfd_signal(&fd, sig).map_err(|e| Error::os(format!("send signal {sig} to container {id} (pid {})", st.pid), e))?;
+    if status == Status::Paused && sig == libc::SIGKILL {
+        // A frozen task handles SIGKILL only once thawed.
+        cgroups_thaw(&st);
+    }
+    Ok(())
+}
+
+/// Signal every process in the container's cgroup.
+fn signal_cgroup(st: &State, sig: libc::c_int) {
+    for pid in cgroups::procs(&st.cgroup_paths) {
+        // SAFETY: kill with a pid read from our container's cgroup.
+        unsafe { libc::kill(pid, sig) };
+    }
+    if sig == libc::SIGKILL {
+        cgroups_thaw(st);
+    }
+}
+
+fn cgroups_thaw(st: &State) {
+    for dir in &st.cgroup_paths {
+        let f = dir.join("freezer.state");
+        if f.exists() {
+            let _ = std::fs::write(f, "THAWED");
+        }
+    }
+}
+
+/// `berth delete [--force] ID`.
+pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
+    let locked = match root.lock(id) {
+        Ok(l) => l,
+        Err(e) if force && is_not_exist(&e) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let st = match locked.load(id) {
+        Ok(st) => st,
+        // A directory without a state file is a create that died half-way.
+        Err(e) if is_not_exist(&e) => return locked.remove(),
+        Err(e) => return Err(e),
+    };
+    let status = st.status(&locked.dir);
+    match status {
+        Status::Stopped => {}
+        Status::Created => stop(&st)?,
+        _ if force => stop(&st)?,
+        s => return Err(Error::msg(format!("cannot delete container {id} that is not stopped: {}", s.as_str()))),
+    }
+    destroy(&locked, &st)
+}
+
+fn is_not_exist(e: &Error) -> bool {
+    e.os.is_none() && e.step.ends_with("does not exist")
+}
+
+/// SIGKILL the init (and, without its own pid namespace, everything in its
+/// cgroup) and wait until it has died.
+fn stop(st: &State) -> Result<()> {
+    if let Some(fd) = init_pidfd(st) {
+        let _ = pidfd_signal(&fd, libc::SIGKILL);
+        cgroups_thaw(st);
+        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: pfd is valid for the call. A pidfd polls readable once the
+        // process has exited, reaped or not.
+        let n = unsafe { libc::poll(&mut pfd, 1, 10_000) };
+        if n == 0 {
+            return Err(Error::msg(format!("container {} (pid {}) did not die within 10s of SIGKILL", st.id, st.pid)));
+        }
+    }
+    if !st.own_pidns {
+        signal_cgroup(st, libc::SIGKILL);
+    }
+    Ok(())
+}
+
+/// Remove what a stopped container holds: remaining processes, cgroups,
+/// then poststop hooks and the state directory.
+fn destroy(locked: &Locked, st: &State) -> Result<()> {
+    if !st.own_pidns {
+        signal_cgroup(st, libc::SIGKILL);
+    }
+    let res = cgroups::remove(&st.cgroup_paths);
+    hooks::run_all_warn("poststop", &st.hooks.poststop, &oci_state(st, Status::Stopped));
+    locked.remove()?;
+    res
+}
+
+/// Output format of `list`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListFormat {
+    /// Aligned columns.
+    Table,
+    /// A JSON array.
+    Json,
+}
+
+/// `berth list`.
+pub fn list(root: &Root, format: ListFormat, quiet: bool) -> Result<String> {
+    let mut rows = Vec::new();
+    for id in root.ids()? {
+        let Ok(st) = root.load(&id) else { continue };
+        let dir = root.container_dir(&id);
+        rows.push(st.to_oci(st.status(&dir), &state::owner_of(&dir)));
+    }
+    if quiet {
+        return Ok(rows.iter().map(|r| format!("{}\n", r["id"].as_str().unwrap_or(""))).collect());
+    }
+    if format == ListFormat::Json {
+        let v = if rows.is_empty() { serde_json::Value::Null } else { serde_json::Value::Array(rows) };
+        return Ok(format!("{v}\n"));
+    }
+    let mut table = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+    for r in &rows {
+        let s = |k: &str| r[k].as_str().map(str::to_string).unwrap_or_else(|| r[k].to_string());
+        table.push(vec![s("id"), s("pid"), s("status"), s("bundle"), s("created"), s("owner")]);
+    }
+    Ok(columns(&table))
+}
+
+/// Left-aligned columns, each at least 12 wide and 3 spaces apart.
+fn columns(rows: &[Vec<String>]) -> String {
+    let n = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..n).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0).max(9) + 3).collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == n {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}", w = widths[c]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Options of `run` beyond create's.
+pub struct RunOpts {
+    /// `--detach`.
+    pub detach: bool,
+    /// `--keep`: do not delete the container after it exits.
+    pub keep: bool,
+}
+
+/// `berth run`: create, start, and (unless detached) wait, forwarding
+/// signals and the terminal; returns the exit code for berth.
+pub fn run(root: &Root, mut o: CreateOpts, r: RunOpts) -> Result<i32> {
+    let id = o.id.clone();
+    // A terminal without a console socket: make the pty ourselves and proxy it.
+    let mut proxy: Option<OwnedFd> = None;
+    if matches!(o.console, Console::None) && !r.detach {
+        let terminal = crate::config::load(&o.bundle).ok().and_then(|b| b.spec.process().as_ref().and_then(|p| p.terminal())).unwrap_or(false);
+        if terminal {
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| Error::os("create console socketpair", e))?;
+            o.console = Console::Fd(theirs.into());
+            proxy = Some(ours.into());
+        }
+    }
+    if !r.detach {
+        // Orphans of the container (without a pid namespace) come to us.
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
+    let created = create(root, o)?;
+    let master = match proxy {
+        Some(sock) => Some(crate::console::recv_fd(std::os::fd::AsFd::as_fd(&sock)).map_err(|e| {
+            let _ = delete(root, &id, true);
+            e
+        })?),
+        None => None,
+    };
+    if let Err(e) = start(root, &id) {
+        let _ = delete(root, &id, true);
+        return Err(e);
+    }
+    if r.detach {
+        return Ok(0);
+    }
+    let code = super::wait::wait_forwarding(created.pid, master)?;
+    if !r.keep {
+        delete(root, &id, true)?;
+    }
+    Ok(code)
+}

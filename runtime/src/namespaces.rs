@@ -1,0 +1,240 @@
+//! Namespaces (config-linux.md "Namespaces"): which to create with the one
+//! clone, which to join by path, and the user and time namespace details
+//! that must happen in a certain order.
+
+use crate::error::{Error, Result};
+use oci_spec::runtime::{Linux, LinuxNamespaceType};
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+/// Namespace types with their clone flag and /proc/<pid>/ns name.
+pub const TABLE: &[(LinuxNamespaceType, libc::c_int, &str)] = &[
+    (LinuxNamespaceType::User, libc::CLONE_NEWUSER, "user"),
+    (LinuxNamespaceType::Pid, libc::CLONE_NEWPID, "pid"),
+    (LinuxNamespaceType::Network, libc::CLONE_NEWNET, "net"),
+    (LinuxNamespaceType::Ipc, libc::CLONE_NEWIPC, "ipc"),
+    (LinuxNamespaceType::Uts, libc::CLONE_NEWUTS, "uts"),
+    (LinuxNamespaceType::Mount, libc::CLONE_NEWNS, "mnt"),
+    (LinuxNamespaceType::Cgroup, libc::CLONE_NEWCGROUP, "cgroup"),
+    (LinuxNamespaceType::Time, libc::CLONE_NEWTIME, "time"),
+];
+
+/// The clone flag of a namespace type.
+pub fn flag(t: LinuxNamespaceType) -> libc::c_int {
+    TABLE.iter().find(|(x, _, _)| *x == t).map(|e| e.1).unwrap_or(0)
+}
+
+/// A namespace to join, opened early so a bad path fails before any kernel
+/// state exists.
+pub struct Join {
+    /// Open namespace file.
+    pub fd: OwnedFd,
+    /// Its clone flag.
+    pub flag: libc::c_int,
+    /// Config field, for errors.
+    pub field: String,
+}
+
+/// How the init gets its namespaces.
+#[derive(Default)]
+pub struct Plan {
+    /// Flags for clone(2) (namespaces created with the init itself).
+    pub clone_flags: libc::c_int,
+    /// Flags the init unshares itself after joining a user namespace, so the
+    /// new namespaces belong to it (clone would make them the host's).
+    pub unshare_flags: libc::c_int,
+    /// The init unshares its cgroup namespace once the parent has put it in
+    /// its cgroup, so the namespace's root is the container's cgroup.
+    pub new_cgroupns: bool,
+    /// New time namespace: unshared by the parent before clone (time
+    /// namespaces apply to children), with offsets written in between.
+    pub new_timens: bool,
+    /// A new user namespace is created.
+    pub new_userns: bool,
+    /// A user namespace (new or joined) is used.
+    pub userns: bool,
+    /// A new mount namespace is created (rootfs setup happens).
+    pub new_mountns: bool,
+    /// A new pid namespace: the init is pid 1.
+    pub new_pidns: bool,
+    /// Joined user namespace: entered first by the init.
+    pub join_user: Option<Join>,
+    /// Joined pid namespace: entered by the parent before clone (it applies
+    /// to children only).
+    pub join_pid: Option<Join>,
+    /// Joined time namespace: entered by the parent before clone, likewise.
+    pub join_time: Option<Join>,
+    /// Other joined namespaces, entered by the init.
+    pub join: Vec<Join>,
+}
+
+/// Work out the plan and open every namespace path.
+pub fn plan(linux: Option<&Linux>) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let nss = linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]);
+    let user_joined = nss.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
+    for (i, ns) in nss.iter().enumerate() {
+        let t = ns.typ();
+        let fl = flag(t);
+        let Some(path) = ns.path() else {
+            match t {
+                LinuxNamespaceType::Cgroup => plan.new_cgroupns = true,
+                LinuxNamespaceType::Time => plan.new_timens = true,
+                _ if user_joined => plan.unshare_flags |= fl,
+                _ => plan.clone_flags |= fl,
+            }
+            if t == LinuxNamespaceType::User {
+                plan.new_userns = true;
+                plan.userns = true;
+            }
+            plan.new_mountns |= t == LinuxNamespaceType::Mount;
+            plan.new_pidns |= t == LinuxNamespaceType::Pid;
+            continue;
+        };
+        let field = format!("linux.namespaces[{i}].path");
+        let f = File::open(path).map_err(|e| Error::os(format!("open {t} namespace {}", path.display()), e).field(field.clone()))?;
+        // Check that the file is a namespace of the stated type: setns would
+        // refuse it later, but only after we created kernel state.
+        let proc_name = TABLE.iter().find(|x| x.0 == t).map(|x| x.2).unwrap_or("");
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap_or_default();
+        let link = link.to_string_lossy();
+        let want = format!("{proc_name}:[");
+        if !link.starts_with(&want) {
+            return Err(Error::msg(format!("{} is not a {t} namespace", path.display())).field(field));
+        }
+        let join = Join { fd: f.into(), flag: fl, field };
+        match t {
+            LinuxNamespaceType::User => {
+                plan.userns = true;
+                plan.join_user = Some(join);
+            }
+            LinuxNamespaceType::Pid => plan.join_pid = Some(join),
+            LinuxNamespaceType::Time => plan.join_time = Some(join),
+            _ => plan.join.push(join),
+        }
+    }
+    Ok(plan)
+}
+
+/// setns(2) into a joined namespace.
+pub fn enter(j: &Join) -> Result<()> {
+    // SAFETY: setns on a descriptor we own; it changes only this process.
+    if unsafe { libc::setns(j.fd.as_raw_fd(), j.flag) } != 0 {
+        return Err(Error::last("join namespace").field(j.field.clone()));
+    }
+    Ok(())
+}
+
+/// unshare(2) with the given flags.
+pub fn unshare(flags: libc::c_int, what: &str) -> Result<()> {
+    // SAFETY: unshare takes plain flags and changes only this process.
+    if flags != 0 && unsafe { libc::unshare(flags) } != 0 {
+        return Err(Error::last(format!("unshare {what}")));
+    }
+    Ok(())
+}
+
+/// The text for /proc/<pid>/{uid,gid}_map from mappings.
+pub fn id_map_text(maps: &[oci_spec::runtime::LinuxIdMapping]) -> String {
+    maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+}
+
+/// Write the uid and gid maps of a child in a new user namespace.
+pub fn write_id_maps(pid: i32, linux: &Linux) -> Result<()> {
+    let uid = id_map_text(linux.uid_mappings().as_deref().unwrap_or(&[]));
+    let gid = id_map_text(linux.gid_mappings().as_deref().unwrap_or(&[]));
+    std::fs::write(format!("/proc/{pid}/uid_map"), uid.as_bytes())
+        .map_err(|e| Error::os(format!("write uid_map {:?}", uid.trim_end()), e).field("linux.uidMappings"))?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), gid.as_bytes())
+        .map_err(|e| Error::os(format!("write gid_map {:?}", gid.trim_end()), e).field("linux.gidMappings"))?;
+    Ok(())
+}
+
+/// The text for /proc/self/timens_offsets.
+pub fn time_offsets_text(linux: &Linux) -> Result<String> {
+    let mut out = String::new();
+    for (clock, off) in linux.time_offsets().iter().flatten() {
+        let name = match clock.as_str() {
+            "monotonic" => "monotonic",
+            "boottime" => "boottime",
+            other => {
+                return Err(Error::msg(format!("unknown clock {other:?}: only monotonic and boottime have offsets"))
+                    .field("linux.timeOffsets"))
+            }
+        };
+        out.push_str(&format!("{name} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+    }
+    Ok(out)
+}
+
+/// In the parent, before clone: enter a joined pid/time namespace or create
+/// a new time namespace, so the init is born in it.
+pub fn prepare_parent(plan: &Plan, linux: Option<&Linux>) -> Result<()> {
+    if let Some(j) = &plan.join_pid {
+        enter(j)?;
+    }
+    if let Some(j) = &plan.join_time {
+        enter(j)?;
+    }
+    if plan.new_timens {
+        unshare(libc::CLONE_NEWTIME, "time namespace")?;
+        if let Some(l) = linux {
+            let text = time_offsets_text(l)?;
+            if !text.is_empty() {
+                std::fs::write("/proc/self/timens_offsets", text.as_bytes())
+                    .map_err(|e| Error::os("write /proc/self/timens_offsets", e).field("linux.timeOffsets"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn linux(v: serde_json::Value) -> Linux {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn plan_new_namespaces() {
+        let l = linux(serde_json::json!({"namespaces": [
+            {"type": "pid"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "network"}, {"type": "time"}
+        ]}));
+        let p = plan(Some(&l)).unwrap();
+        assert_eq!(p.clone_flags, libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWNET);
+        assert!(p.new_cgroupns && p.new_timens && p.new_pidns && p.new_mountns);
+        assert_eq!(p.unshare_flags, 0);
+    }
+
+    #[test]
+    fn joined_user_namespace_moves_new_ones_to_unshare() {
+        let l = linux(serde_json::json!({"namespaces": [
+            {"type": "user", "path": "/proc/self/ns/user"}, {"type": "uts"}, {"type": "ipc"}
+        ]}));
+        let p = plan(Some(&l)).unwrap();
+        assert_eq!(p.clone_flags, 0);
+        assert_eq!(p.unshare_flags, libc::CLONE_NEWUTS | libc::CLONE_NEWIPC);
+        assert!(p.join_user.is_some() && p.userns && !p.new_userns);
+    }
+
+    #[test]
+    fn wrong_namespace_type_path_is_rejected() {
+        let l = linux(serde_json::json!({"namespaces": [{"type": "network", "path": "/proc/self/ns/uts"}]}));
+        let e = plan(Some(&l)).err().unwrap();
+        assert_eq!(e.field.as_deref(), Some("linux.namespaces[0].path"));
+        let l = linux(serde_json::json!({"namespaces": [{"type": "network", "path": "/nonexistent/ns"}]}));
+        assert!(plan(Some(&l)).is_err());
+    }
+
+    #[test]
+    fn maps_and_offsets_text() {
+        let l = linux(serde_json::json!({
+            "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 1000}, {"containerID": 1000, "hostID": 2000, "size": 1}],
+            "timeOffsets": {"monotonic": {"secs": 5, "nanosecs": 7}}
+        }));
+        assert_eq!(id_map_text(l.uid_mappings().as_deref().unwrap()), "0 100000 1000\n1000 2000 1\n");
+        assert_eq!(time_offsets_text(&l).unwrap(), "monotonic 5 7\n");
+    }
+}

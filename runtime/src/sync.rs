@@ -1,0 +1,127 @@
+//! The typed conversation between `berth create` and the container's init
+//! over a SOCK_SEQPACKET socketpair: one message per datagram, a tag byte
+//! and a text payload.
+
+use crate::error::{Error, Result};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// A message between parent and init.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// Parent → init: the cgroup, id maps and oom score are in place.
+    Go,
+    /// Init → parent: mounts are done; run prestart and createRuntime hooks.
+    NeedHooks,
+    /// Parent → init: those hooks ran.
+    HooksDone,
+    /// Init → parent: set up and waiting on the start gate.
+    Ready,
+    /// Init → parent: setup failed; the text says where.
+    Error(String),
+}
+
+impl Msg {
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Msg::Go => vec![b'G'],
+            Msg::NeedHooks => vec![b'H'],
+            Msg::HooksDone => vec![b'D'],
+            Msg::Ready => vec![b'R'],
+            Msg::Error(s) => {
+                let mut v = vec![b'E'];
+                v.extend_from_slice(s.as_bytes());
+                v
+            }
+        }
+    }
+
+    fn decode(b: &[u8]) -> Result<Msg> {
+        Ok(match b.first() {
+            Some(b'G') => Msg::Go,
+            Some(b'H') => Msg::NeedHooks,
+            Some(b'D') => Msg::HooksDone,
+            Some(b'R') => Msg::Ready,
+            Some(b'E') => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
+            _ => return Err(Error::msg(format!("unexpected message {b:?} from the container's init"))),
+        })
+    }
+}
+
+/// One end of the socketpair.
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// A connected pair of channels (close-on-exec).
+pub fn pair() -> Result<(Channel, Channel)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid 2-element array for socketpair to fill.
+    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
+        return Err(Error::last("create socketpair"));
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (Channel { fd: OwnedFd::from_raw_fd(fds[0]) }, Channel { fd: OwnedFd::from_raw_fd(fds[1]) }) })
+}
+
+/// Largest message (an error text) we send.
+const MAX: usize = 8192;
+
+impl Channel {
+    /// Send a message.
+    pub fn send(&self, m: &Msg) -> Result<()> {
+        let mut b = m.encode();
+        b.truncate(MAX);
+        // SAFETY: b is a valid buffer of b.len() bytes.
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), b.as_ptr().cast(), b.len(), libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            return Err(Error::last("send to the other side of the sync socket"));
+        }
+        Ok(())
+    }
+
+    /// Receive a message; None when the other side has closed (or died).
+    pub fn recv(&self) -> Result<Option<Msg>> {
+        let mut b = vec![0u8; MAX];
+        loop {
+            // SAFETY: b is a valid writable buffer of MAX bytes.
+            let n = unsafe { libc::recv(self.fd.as_raw_fd(), b.as_mut_ptr().cast(), MAX, 0) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return Err(Error::os("receive from the sync socket", e));
+            }
+            if n == 0 {
+                return Ok(None);
+            }
+            return Msg::decode(&b[..n as usize]).map(Some);
+        }
+    }
+
+    /// Receive and require a specific message.
+    pub fn expect(&self, want: Msg) -> Result<()> {
+        match self.recv()? {
+            Some(m) if m == want => Ok(()),
+            Some(Msg::Error(e)) => Err(Error::msg(e)),
+            Some(m) => Err(Error::msg(format!("expected {want:?}, got {m:?} on the sync socket"))),
+            None => Err(Error::msg(format!("the other side closed the sync socket while we waited for {want:?}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip() {
+        let (a, b) = pair().unwrap();
+        for m in [Msg::Go, Msg::NeedHooks, Msg::HooksDone, Msg::Ready, Msg::Error("mount x: EPERM".into())] {
+            a.send(&m).unwrap();
+            assert_eq!(b.recv().unwrap(), Some(m));
+        }
+        drop(a);
+        assert_eq!(b.recv().unwrap(), None);
+    }
+}
