@@ -5,3 +5,6 @@
 
 pub mod error;
 pub mod rootfs;
+pub mod capabilities;
+pub mod console;
+pub mod process;
