@@ -101,15 +101,16 @@ pub fn validate(spec: &Spec) -> Result<()> {
         if !p.cwd().is_absolute() {
             return Err(Error::msg(format!("process.cwd {:?} is not an absolute path", p.cwd())).field("process.cwd"));
         }
-        let mut seen = HashSet::new();
+        let mut seen = Vec::new();
         for (i, r) in p.rlimits().as_deref().unwrap_or(&[]).iter().enumerate() {
-            if !seen.insert(r.typ()) {
+            if seen.contains(&r.typ()) {
                 return Err(Error::msg(format!("duplicate rlimit {:?}", r.typ())).field(format!("process.rlimits[{i}]")));
             }
             if r.soft() > r.hard() {
                 return Err(Error::msg(format!("rlimit {:?}: soft limit {} above hard limit {}", r.typ(), r.soft(), r.hard()))
                     .field(format!("process.rlimits[{i}]")));
             }
+            seen.push(r.typ());
         }
         for (i, e) in p.env().as_deref().unwrap_or(&[]).iter().enumerate() {
             if !e.contains('=') {
@@ -214,7 +215,8 @@ mod tests {
         ];
         for (ptr, val, field) in cases {
             let mut v = base();
-            *v.pointer_mut(ptr).unwrap() = val;
+            let (parent, key) = ptr.rsplit_once('/').unwrap();
+            v.pointer_mut(parent).unwrap()[key] = val;
             let e = check(v).unwrap_err();
             assert_eq!(e.field.as_deref(), Some(field), "{ptr}: {e}");
         }

@@ -114,7 +114,7 @@ mod tests {
         let t = UNIX_EPOCH + Duration::new(951_825_600, 5); // leap day 2000
         assert_eq!(rfc3339(t), "2000-02-29T12:00:00.000000005Z");
         let t = UNIX_EPOCH + Duration::from_secs(1_795_608_000);
-        assert_eq!(rfc3339(t), "2026-11-25T08:00:00.000000000Z");
+        assert_eq!(rfc3339(t), "2026-11-25T12:00:00.000000000Z");
     }
 
     #[test]

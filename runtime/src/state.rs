@@ -91,9 +91,6 @@ pub struct State {
     /// Hooks for later stages.
     #[serde(default)]
     pub hooks: LaterHooks,
-    /// Set once `start` has opened the gate.
-    #[serde(default)]
-    pub started: bool,
 }
 
 /// Validate a container id: it becomes a path component, so anything that
@@ -291,7 +288,7 @@ impl State {
         if crate::cgroups::is_frozen(&self.cgroup_paths) {
             return Status::Paused;
         }
-        if !self.started && dir.join(EXEC_FIFO).exists() {
+        if dir.join(EXEC_FIFO).exists() {
             return Status::Created;
         }
         Status::Running
