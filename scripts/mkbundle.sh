@@ -133,7 +133,9 @@ JSON
 )
 fi
 
-args_json=$(printf '%s\n' "$@" | jq -R . | jq -s .)
+# One JSON string per argument, so arguments may hold newlines or start
+# with a dash (jq 1.6's --args would take those for options).
+args_json=$(for a in "$@"; do printf '%s' "$a" | jq -Rs .; done | jq -s .)
 jq --argjson args "$args_json" --arg cg "$cgroups_path" '
     .process.args = $args
   | .process.terminal = false
