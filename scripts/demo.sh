@@ -58,7 +58,11 @@ cat /proc/self/mounts'
 say "$(basename "$runtime") run $name"
 mkdir -p "$work/state"
 rc=0
-(cd "$work/$name" && "$runtime" --root "$work/state" run "$name") || rc=$?
+(cd "$work/$name" && "$runtime" --root "$work/state" run "$name") | tee "$work/out" || rc=$?
 
+if [ "$rc" -eq 0 ] && ! grep -qx 'pid=1' "$work/out"; then
+    echo "demo.sh: $(basename "$runtime") exited 0 but the container printed nothing: is \`run\` implemented yet?" >&2
+    rc=1
+fi
 say "container exited with status $rc; cleaning up"
 exit "$rc"
