@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by the scripts in scripts/ and bench/. Source, don't run.
 
 # Put rustup's cargo on PATH when present: `sudo` and root login shells
