@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian 12 machine (as root) to build and test Berth.
+# Idempotent: when every package is already installed apt is not called at
+# all, and a Rust toolchain is only installed when no `cargo` can be found.
+#
+# usage: scripts/setup.sh [--tests]
+#   --tests   also install what the test suites need
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+want_tests=0
+for arg in "$@"; do
+    case "$arg" in
+        --tests) want_tests=1 ;;
+        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+        *) echo "setup.sh: unknown argument: $arg" >&2; exit 2 ;;
+    esac
+done
+
+die() { echo "setup.sh: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (try: sudo bash $0)"
+command -v apt-get >/dev/null || die "apt-get not found: this script targets Debian 12"
+
+# What building Berth and trying it by hand need.
+build_pkgs=(build-essential pkg-config libseccomp-dev busybox-static
+            runc crun strace hyperfine jq iproute2)
+# What the test suites need on top. Empty for now; the engine tests will
+# add containerd, podman and docker.io here.
+test_pkgs=()
+
+pkgs=("${build_pkgs[@]}")
+[ "$want_tests" -eq 0 ] || pkgs+=(${test_pkgs[@]+"${test_pkgs[@]}"})
+
+# apt_install PKG...: install quietly; on failure print apt's whole output.
+apt_install() {
+    local log rc=0
+    log=$(mktemp)
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -qq && apt-get install -y -qq "$@"; } >"$log" 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        cat "$log" >&2
+        rm -f "$log"
+        die "apt-get failed (exit $rc) installing: $*"
+    fi
+    rm -f "$log"
+}
+
+missing=()
+for p in "${pkgs[@]}"; do
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] \
+        || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup.sh: installing ${missing[*]}"
+    apt_install "${missing[@]}"
+fi
+
+# Rust: prefer an existing toolchain (rustup's lives in ~/.cargo/bin, which
+# a root shell under sudo may not have on PATH); otherwise fall back to
+# Debian's packages, since rustup downloads are not available everywhere.
+ensure_cargo_path
+if ! command -v cargo >/dev/null; then
+    echo "setup.sh: no cargo found, installing Debian's cargo and rustc"
+    apt_install cargo rustc
+fi
+command -v cargo >/dev/null || die "cargo still not on PATH"
+
+echo "setup.sh: ready: $(cargo --version); $(runc --version | head -1); $(crun --version | head -1)"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The test command (CI runs it through .ci/run): set up, build, run every
+# test in the workspace, then check that nothing leaked.
+#
+# usage: sudo bash scripts/test.sh [extra args for the test binaries]
+# Exits non-zero if the build or any test fails, or if a cgroup under
+# /berth-test or a mount mentioning berth is left behind.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/scripts/lib.sh"
+cd "$repo"
+
+say() { printf '\n== %s\n' "$*"; }
+
+say "setup"
+bash scripts/setup.sh --tests
+ensure_cargo_path
+
+say "build (release, whole workspace)"
+# Release first so target/release/berth exists: the conformance suite
+# drives that binary by default.
+cargo build --release --workspace
+
+say "tests"
+status=0
+cargo test --workspace --release -- --test-threads=2 "$@" || status=$?
+[ "$status" -eq 0 ] || echo "test.sh: cargo test failed (exit $status)" >&2
+
+say "leak check"
+leaks=0
+leaked_cgroups=$(find /sys/fs/cgroup/*/berth-test -mindepth 1 -maxdepth 1 -type d 2>/dev/null || true)
+if [ -n "$leaked_cgroups" ]; then
+    echo "leaked cgroups:"
+    sed 's/^/  /' <<<"$leaked_cgroups"
+    leaks=1
+fi
+leaked_mounts=$(grep -i berth /proc/self/mountinfo || true)
+if [ -n "$leaked_mounts" ]; then
+    echo "leaked mounts:"
+    sed 's/^/  /' <<<"$leaked_mounts"
+    leaks=1
+fi
+if [ "$leaks" -eq 0 ]; then
+    echo "no leaked cgroups under /berth-test, no mounts mentioning berth"
+else
+    echo "test.sh: leaks found (left in place for inspection)" >&2
+    [ "$status" -ne 0 ] || status=1
+fi
+
+# Our shared parent: removed wherever no test cgroup is left beneath it.
+cgroup_rmdir_if_empty /berth-test
+
+if [ "$status" -eq 0 ]; then say "all good"; else say "FAILED"; fi
+exit "$status"
