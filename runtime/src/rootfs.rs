@@ -1,1 +1,0 @@
-//! Root filesystem setup (placeholder until written).
