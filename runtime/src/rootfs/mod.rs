@@ -1,0 +1,227 @@
+//! Root filesystem setup: propagation, the `mounts` array, devices,
+//! pivot_root, and the masked and read-only paths.
+//!
+//! Called from the container's init process, already in its own mount
+//! namespace, in this order: [`prepare`] (before the createContainer hooks),
+//! [`pivot`] (after them), [`mount_console`] (with a terminal), then
+//! [`finalize`] (after sysctls).
+//!
+//! Paths inside the container are always resolved with
+//! `openat2(RESOLVE_IN_ROOT)` against one `O_PATH` descriptor of the rootfs
+//! and mounted onto through `/proc/self/fd/N`: a symlink in the image can
+//! never redirect a mount or a mkdir to the host.
+
+mod devices;
+mod mounts;
+mod options;
+mod safepath;
+mod sys;
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use sys::MountAttr;
+
+pub use safepath::open_dir_in_root;
+
+/// A cgroup hierarchy to expose inside the container when config has a
+/// mount of type "cgroup" or "cgroup2".
+#[derive(Debug, Clone)]
+pub struct CgroupMount {
+    /// Directory name under /sys/fs/cgroup on the host, e.g. "memory",
+    /// "cpu,cpuacct", "systemd", "unified".
+    pub name: String,
+    /// Mount options of that v1 hierarchy (e.g. "memory", "cpu,cpuacct",
+    /// "none,name=systemd"); empty for a cgroup2 hierarchy.
+    pub options: String,
+    /// The container's own cgroup directory on the host for that hierarchy,
+    /// e.g. /sys/fs/cgroup/memory/berth-test/c1.
+    pub host_path: PathBuf,
+}
+
+/// Everything the rootfs steps need to know about the container.
+pub struct RootfsCtx<'a> {
+    /// The container's configuration.
+    pub spec: &'a oci_spec::runtime::Spec,
+    /// Absolute bundle directory (relative bind sources resolve against it).
+    pub bundle: &'a Path,
+    /// Absolute, canonical rootfs directory on the host.
+    pub rootfs: &'a Path,
+    /// True when the container runs in a new or joined user namespace:
+    /// device nodes are bound from the host and remounts keep locked flags.
+    pub in_userns: bool,
+    /// --no-pivot: MS_MOVE the rootfs onto / and chroot instead of pivot_root.
+    pub no_pivot: bool,
+    /// process.terminal: create an empty /dev/console to bind the pty onto.
+    pub terminal: bool,
+    /// Whether the container has its own cgroup namespace.
+    pub cgroupns: bool,
+    /// Hierarchies for "cgroup"/"cgroup2" mounts (empty if the container has
+    /// no cgroup).
+    pub cgroups: &'a [CgroupMount],
+}
+
+/// Propagation for "/" and, when it differs from what "/" gives it, for the
+/// rootfs mount, from `linux.rootfsPropagation`.
+fn propagation_plan(value: Option<&str>) -> Result<(libc::c_ulong, Option<libc::c_ulong>)> {
+    use libc::{MS_PRIVATE, MS_REC, MS_SHARED, MS_SLAVE, MS_UNBINDABLE};
+    // "/" itself is never made shared: it is still in the host's peer groups,
+    // so a shared "/" would send our mounts to the host. A shared rootfs is
+    // made so after "/" became a slave, which starts a new peer group.
+    Ok(match value.unwrap_or("") {
+        "" | "slave" | "rslave" => (MS_SLAVE | MS_REC, None),
+        "private" | "rprivate" => (MS_PRIVATE | MS_REC, None),
+        "shared" => (MS_SLAVE | MS_REC, Some(MS_SHARED)),
+        "rshared" => (MS_SLAVE | MS_REC, Some(MS_SHARED | MS_REC)),
+        // An unbindable "/" would make the rootfs self-bind fail.
+        "unbindable" => (MS_PRIVATE | MS_REC, Some(MS_UNBINDABLE)),
+        "runbindable" => (MS_PRIVATE | MS_REC, Some(MS_UNBINDABLE | MS_REC)),
+        other => return Err(Error::msg(format!("unknown rootfs propagation {other:?}")).field("linux.rootfsPropagation")),
+    })
+}
+
+fn is_dest(m: &oci_spec::runtime::Mount, path: &str) -> bool {
+    safepath::rel_components(m.destination()) == safepath::rel_components(Path::new(path))
+}
+
+/// Before the createContainer hooks (cwd and root are still the host's):
+/// make "/" a recursive slave (or per `linux.rootfsPropagation`), bind the
+/// rootfs onto itself, mount every `mounts` entry in order, then create the
+/// devices, the /dev symlinks and (with a terminal) an empty /dev/console.
+///
+/// Like runc, the default devices and /dev symlinks are skipped when the
+/// config bind-mounts something onto /dev; `linux.devices` entries are always
+/// created (an existing node that matches is accepted).
+pub fn prepare(ctx: &RootfsCtx) -> Result<()> {
+    let linux = ctx.spec.linux().as_ref();
+    let (root_prop, rootfs_prop) = propagation_plan(linux.and_then(|l| l.rootfs_propagation().as_deref()))?;
+    sys::mount(None, c"/", None, root_prop, None).map_err(|e| Error::os("set propagation of /", e).field("linux.rootfsPropagation"))?;
+
+    let rootfs = sys::cstr(ctx.rootfs).map_err(|e| Error::os("rootfs path", e))?;
+    sys::mount(Some(&rootfs), &rootfs, None, libc::MS_BIND | libc::MS_REC, None)
+        .map_err(|e| Error::os(format!("bind rootfs {} onto itself", ctx.rootfs.display()), e).field("root.path"))?;
+    // Opened after the bind so that every lookup starts on the new mount.
+    let root = sys::openat(libc::AT_FDCWD, &rootfs, libc::O_PATH | libc::O_DIRECTORY, 0)
+        .map_err(|e| Error::os(format!("open rootfs {}", ctx.rootfs.display()), e).field("root.path"))?;
+
+    let mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
+    for (i, m) in mounts.iter().enumerate() {
+        mounts::mount_entry(ctx, root.as_fd(), i, m)?;
+    }
+
+    let dev_is_bind = mounts.iter().any(|m| {
+        is_dest(m, "/dev") && (m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind"))
+    });
+    let pts_mounted = mounts.iter().any(|m| is_dest(m, "/dev/pts"));
+    devices::setup(ctx, root.as_fd(), !dev_is_bind, pts_mounted)?;
+
+    if let Some(flags) = rootfs_prop {
+        // Last, so that (with the r-variants) it covers every mount above.
+        sys::mount(None, &rootfs, None, flags, None).map_err(|e| Error::os("set rootfs propagation", e).field("linux.rootfsPropagation"))?;
+    }
+    Ok(())
+}
+
+/// After the createContainer hooks: make the rootfs the process's root
+/// (pivot_root, or MS_MOVE + chroot with `no_pivot`) and chdir to "/".
+pub fn pivot(ctx: &RootfsCtx) -> Result<()> {
+    let rootfs = sys::cstr(ctx.rootfs).map_err(|e| Error::os("rootfs path", e))?;
+    // SAFETY: `rootfs` is a NUL-terminated path.
+    sys::check(unsafe { libc::chdir(rootfs.as_ptr()) }).map_err(|e| Error::os(format!("chdir to {}", ctx.rootfs.display()), e))?;
+    if ctx.no_pivot {
+        sys::mount(Some(&rootfs), c"/", None, libc::MS_MOVE, None).map_err(|e| Error::os("move rootfs onto /", e))?;
+        // SAFETY: "." is a NUL-terminated literal.
+        sys::check(unsafe { libc::chroot(c".".as_ptr()) }).map_err(|e| Error::os("chroot into rootfs", e))?;
+    } else {
+        // pivot_root(".", ".") stacks the old root on top of the new one, so
+        // no directory for it is needed inside the rootfs.
+        // SAFETY: both arguments are NUL-terminated literals.
+        let ret = unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) };
+        sys::check(ret as libc::c_int).map_err(|e| Error::os("pivot_root", e))?;
+        // If the old root were shared (rootfsPropagation), detaching it
+        // would propagate the unmount to the host: cut that link first.
+        sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None).map_err(|e| Error::os("make old root a slave", e))?;
+        // SAFETY: "." is a NUL-terminated literal.
+        sys::check(unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) }).map_err(|e| Error::os("detach old root", e))?;
+    }
+    // SAFETY: "/" is a NUL-terminated literal.
+    sys::check(unsafe { libc::chdir(c"/".as_ptr()) }).map_err(|e| Error::os("chdir to /", e))
+}
+
+/// After pivot: bind the pty slave, given as an open descriptor, onto
+/// /dev/console (which [`prepare`] created when `terminal` was set).
+pub fn mount_console(slave: BorrowedFd) -> Result<()> {
+    sys::mount(Some(&sys::fd_path(slave)), c"/dev/console", None, libc::MS_BIND, None).map_err(|e| Error::os("bind the console onto /dev/console", e))
+}
+
+/// Make the mount at `path` (already a mount) read-only, keeping its other
+/// flags.
+///
+/// mount_setattr only touches the bits it is given, so nothing locked can be
+/// dropped by mistake and no statvfs is needed; before Linux 5.12 fall back
+/// to a bind remount that carries the existing flags along.
+fn make_readonly(path: &std::ffi::CStr) -> std::io::Result<()> {
+    let attr = MountAttr { attr_set: sys::MOUNT_ATTR_RDONLY, ..Default::default() };
+    match sys::mount_setattr(libc::AT_FDCWD, path, 0, &attr) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+            let fd = sys::openat(libc::AT_FDCWD, path, libc::O_PATH, 0)?;
+            let keep = sys::locked_flags(sys::mount_flags(fd.as_fd())?);
+            mounts::bind_remount(fd.as_fd(), keep | libc::MS_RDONLY, false)
+        }
+        r => r,
+    }
+}
+
+/// After pivot and sysctls: `linux.readonlyPaths` (bound onto themselves,
+/// then read-only), `linux.maskedPaths` (a file gets /dev/null bound over
+/// it, a directory a read-only empty tmpfs), then `root.readonly`. Missing
+/// paths are skipped.
+pub fn finalize(ctx: &RootfsCtx) -> Result<()> {
+    let linux = ctx.spec.linux().as_ref();
+    for (i, p) in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or(&[]).iter().enumerate() {
+        let field = || format!("linux.readonlyPaths[{i}]");
+        let c = sys::cstr(Path::new(p)).map_err(|e| Error::os(format!("read-only path {p}"), e).field(field()))?;
+        match sys::mount(Some(&c), &c, None, libc::MS_BIND | libc::MS_REC, None) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            r => r.map_err(|e| Error::os(format!("bind {p} onto itself"), e).field(field()))?,
+        }
+        make_readonly(&c).map_err(|e| Error::os(format!("make {p} read-only"), e).field(field()))?;
+    }
+    for (i, p) in linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]).iter().enumerate() {
+        let field = || format!("linux.maskedPaths[{i}]");
+        let c = sys::cstr(Path::new(p)).map_err(|e| Error::os(format!("masked path {p}"), e).field(field()))?;
+        // Try the file case first: it is the common one and costs one call.
+        match sys::mount(Some(c"/dev/null"), &c, None, libc::MS_BIND, None) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+                sys::mount(Some(c"tmpfs"), &c, Some(c"tmpfs"), flags, Some(c"size=0,mode=755"))
+                    .map_err(|e| Error::os(format!("mask directory {p}"), e).field(field()))?;
+            }
+            Err(e) => return Err(Error::os(format!("mask {p}"), e).field(field())),
+        }
+    }
+    if ctx.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        make_readonly(c"/").map_err(|e| Error::os("make / read-only", e).field("root.readonly"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn propagation_never_shares_slash() {
+        for v in [None, Some("shared"), Some("rshared"), Some("slave"), Some("private"), Some("unbindable"), Some("runbindable")] {
+            let (root, _) = propagation_plan(v).unwrap();
+            assert_eq!(root & libc::MS_SHARED, 0, "{v:?}");
+            assert_eq!(root & libc::MS_UNBINDABLE, 0, "{v:?}");
+        }
+        assert_eq!(propagation_plan(Some("rshared")).unwrap().1, Some(libc::MS_SHARED | libc::MS_REC));
+        assert_eq!(propagation_plan(None).unwrap(), (libc::MS_SLAVE | libc::MS_REC, None));
+        assert!(propagation_plan(Some("bogus")).is_err());
+    }
+}

@@ -1,0 +1,240 @@
+//! The `mounts` array: one config entry at a time, in order.
+//!
+//! Every destination is opened with [`open_in_root`] and mounted onto through
+//! its `/proc/self/fd/N` path, so what we mount on is exactly what we
+//! resolved inside the rootfs. Operations that must hit the *new* mount
+//! (remount, propagation, recursive attributes) reopen the destination: a
+//! magic link keeps pointing at the directory underneath it.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Mount;
+
+use super::options::MountOptions;
+use super::safepath::{open_in_root, Kind};
+use super::sys::{self, fd_path, MountAttr, Resolve};
+use super::{CgroupMount, RootfsCtx};
+use crate::error::{Error, Result};
+
+const ATIME_MASK: libc::c_ulong = libc::MS_NOATIME | libc::MS_RELATIME | libc::MS_STRICTATIME | libc::MS_NODIRATIME;
+
+/// Where a filesystem that a user namespace may not mount can be bound from.
+const USERNS_FALLBACK: &[(&str, &str)] = &[("sysfs", "/sys"), ("mqueue", "/dev/mqueue")];
+
+/// Everything one entry's error messages need.
+struct Entry<'m> {
+    index: usize,
+    typ: &'m str,
+    dest: &'m Path,
+}
+
+impl Entry<'_> {
+    fn err(&self, e: io::Error) -> Error {
+        Error::os(format!("mount {} on {}", self.typ, self.dest.display()), e).field(format!("mounts[{}]", self.index))
+    }
+    fn err_step(&self, step: &str, e: io::Error) -> Error {
+        Error::os(format!("{step} for mount {} on {}", self.typ, self.dest.display()), e).field(format!("mounts[{}]", self.index))
+    }
+}
+
+/// Mount `mounts[index]` under the rootfs open as `root`.
+pub(crate) fn mount_entry(ctx: &RootfsCtx, root: BorrowedFd, index: usize, m: &Mount) -> Result<()> {
+    let typ = m.typ().as_deref().unwrap_or("none");
+    let e = Entry { index, typ, dest: m.destination() };
+    let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
+    if opts.idmap || m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+        return Err(Error::msg(format!("mount {typ} on {}: id-mapped mounts are not supported yet", e.dest.display())).field(format!("mounts[{index}]")));
+    }
+    if opts.tmpcopyup {
+        log::warn!("mounts[{index}]: tmpcopyup is not supported yet; {} starts empty", e.dest.display());
+    }
+    let bind = opts.is_bind() || typ == "bind";
+    let top = if bind {
+        let src = m.source().as_deref().ok_or_else(|| Error::msg(format!("bind mount on {} has no source", e.dest.display())).field(format!("mounts[{index}]")))?;
+        let src = if src.is_absolute() { src.to_path_buf() } else { ctx.bundle.join(src) };
+        bind_mount(ctx, root, &e, &src, &opts)?
+    } else if typ == "cgroup" || typ == "cgroup2" {
+        return mount_cgroup(ctx, root, &e, &opts);
+    } else {
+        let dest = open_in_root(root, e.dest, Kind::Dir, true).map_err(|err| e.err(err))?;
+        let source = m.source().as_deref().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(typ));
+        let data = (!opts.data.is_empty()).then(|| CString::new(opts.data.as_str())).transpose().map_err(|_| e.err(einval()))?;
+        let res = sys::mount(Some(&sys::cstr(&source).map_err(|err| e.err(err))?), &fd_path(dest.as_fd()), Some(&cstring(typ)), opts.flags, data.as_deref());
+        match res {
+            Ok(()) => None,
+            Err(err) if ctx.in_userns && err.raw_os_error() == Some(libc::EPERM) => {
+                // A user namespace may not mount sysfs/mqueue it does not own
+                // (e.g. no new netns): expose the host's instead, like runc.
+                let Some((_, host)) = USERNS_FALLBACK.iter().find(|(t, _)| *t == typ) else { return Err(e.err(err)) };
+                let mut o = opts.clone();
+                o.flags |= libc::MS_BIND | libc::MS_REC;
+                bind_onto(ctx, root, &e, Path::new(host), dest, &o)?
+            }
+            Err(err) => return Err(e.err(err)),
+        }
+    };
+    if opts.propagation.is_empty() && opts.rec.is_empty() {
+        return Ok(());
+    }
+    let top = match top {
+        Some(fd) => fd,
+        None => reopen(root, &e)?,
+    };
+    after_mount(top.as_fd(), &e, &opts)
+}
+
+fn einval() -> io::Error {
+    io::Error::from_raw_os_error(libc::EINVAL)
+}
+
+fn cstring(s: &str) -> CString {
+    CString::new(s).unwrap_or_default()
+}
+
+/// Open the destination again, now landing on the mount just made.
+fn reopen(root: BorrowedFd, e: &Entry) -> Result<OwnedFd> {
+    sys::openat2(root, e.dest, libc::O_PATH, 0, Resolve::InRoot).map_err(|err| e.err_step("reopen destination", err))
+}
+
+/// Propagation changes and recursive attributes, on the new mount.
+fn after_mount(top: BorrowedFd, e: &Entry, opts: &MountOptions) -> Result<()> {
+    let path = fd_path(top);
+    for &flag in &opts.propagation {
+        sys::mount(None, &path, None, flag, None).map_err(|err| e.err_step("set propagation", err))?;
+    }
+    if !opts.rec.is_empty() {
+        let attr = MountAttr { attr_set: opts.rec.set, attr_clr: opts.rec.clr, ..Default::default() };
+        sys::mount_setattr(top.as_raw_fd(), c"", (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint, &attr)
+            .map_err(|err| e.err_step("set recursive attributes", err))?;
+    }
+    Ok(())
+}
+
+/// Bind `src` onto the destination; returns the reopened new mount if one
+/// was needed for a remount.
+fn bind_mount(ctx: &RootfsCtx, root: BorrowedFd, e: &Entry, src: &Path, opts: &MountOptions) -> Result<Option<OwnedFd>> {
+    // The destination must match the source's kind: a file can only be bound
+    // onto a file.
+    let meta = std::fs::metadata(src).map_err(|err| e.err_step(&format!("stat source {}", src.display()), err))?;
+    let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+    let dest = open_in_root(root, e.dest, kind, true).map_err(|err| e.err(err))?;
+    bind_onto(ctx, root, e, src, dest, opts)
+}
+
+fn bind_onto(ctx: &RootfsCtx, root: BorrowedFd, e: &Entry, src: &Path, dest: OwnedFd, opts: &MountOptions) -> Result<Option<OwnedFd>> {
+    let csrc = sys::cstr(src).map_err(|err| e.err(err))?;
+    let first = libc::MS_BIND | (opts.flags & libc::MS_REC);
+    sys::mount(Some(&csrc), &fd_path(dest.as_fd()), None, first, None).map_err(|err| e.err(err))?;
+    drop(dest);
+    let flags = opts.remount_flags();
+    if flags == 0 {
+        return Ok(None);
+    }
+    let top = reopen(root, e)?;
+    bind_remount(top.as_fd(), flags, ctx.in_userns).map_err(|err| e.err_step("remount", err))?;
+    Ok(Some(top))
+}
+
+/// `MS_REMOUNT|MS_BIND|flags` on the mount open as `top`. In a user
+/// namespace, the flags the mount already has are locked and must be kept.
+pub(crate) fn bind_remount(top: BorrowedFd, flags: libc::c_ulong, in_userns: bool) -> io::Result<()> {
+    let mut flags = flags;
+    if in_userns {
+        let mut locked = sys::locked_flags(sys::mount_flags(top)?);
+        if flags & ATIME_MASK != 0 {
+            // An explicit atime mode replaces the old one rather than mixing.
+            locked &= !ATIME_MASK;
+        }
+        flags |= locked;
+    }
+    sys::mount(None, &fd_path(top), None, libc::MS_REMOUNT | libc::MS_BIND | flags, None)
+}
+
+/// Whether `/sys/fs/cgroup` on the host is a single cgroup2 hierarchy.
+fn host_is_cgroup2() -> io::Result<bool> {
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: the path is a NUL-terminated literal and `st` a writable buffer
+    // the kernel fills on success.
+    sys::check(unsafe { libc::statfs(c"/sys/fs/cgroup".as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: statfs succeeded and initialised the buffer.
+    Ok(unsafe { st.assume_init() }.f_type as i64 == libc::CGROUP2_SUPER_MAGIC as i64)
+}
+
+/// A "cgroup"/"cgroup2" entry: expose the container's own cgroups.
+fn mount_cgroup(ctx: &RootfsCtx, root: BorrowedFd, e: &Entry, opts: &MountOptions) -> Result<()> {
+    let flags = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
+    let dest = open_in_root(root, e.dest, Kind::Dir, true).map_err(|err| e.err(err))?;
+    if host_is_cgroup2().map_err(|err| e.err_step("statfs /sys/fs/cgroup", err))? {
+        let own = ctx.cgroups.first();
+        if ctx.cgroupns || own.is_none() {
+            // The cgroup namespace makes the container's cgroup the root.
+            let res = sys::mount(Some(c"cgroup2"), &fd_path(dest.as_fd()), Some(c"cgroup2"), flags, None);
+            match (res, own) {
+                (Ok(()), _) => return Ok(()),
+                // A user namespace without its own cgroupns may not mount it.
+                (Err(err), Some(own)) if matches!(err.raw_os_error(), Some(libc::EPERM | libc::EBUSY)) => {
+                    return bind_cgroup(ctx, root, e, &own.host_path, dest, flags)
+                }
+                (Err(err), _) => return Err(e.err(err)),
+            }
+        }
+        return bind_cgroup(ctx, root, e, &own.expect("checked above").host_path, dest, flags);
+    }
+
+    // v1 or hybrid: a tmpfs holding one directory per hierarchy.
+    let base = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    sys::mount(Some(c"tmpfs"), &fd_path(dest.as_fd()), Some(c"tmpfs"), base, Some(c"mode=755")).map_err(|err| e.err(err))?;
+    drop(dest);
+    let tmpfs = reopen(root, e)?;
+    for cg in ctx.cgroups {
+        mount_hierarchy(ctx, tmpfs.as_fd(), e, cg, flags)?;
+    }
+    if flags & libc::MS_RDONLY != 0 {
+        // Only now: the directories above had to be created first.
+        bind_remount(tmpfs.as_fd(), base | libc::MS_RDONLY, ctx.in_userns).map_err(|err| e.err_step("remount tmpfs read-only", err))?;
+    }
+    Ok(())
+}
+
+fn bind_cgroup(ctx: &RootfsCtx, root: BorrowedFd, e: &Entry, host: &Path, dest: OwnedFd, flags: libc::c_ulong) -> Result<()> {
+    let o = MountOptions { flags: flags | libc::MS_BIND | libc::MS_REC, ..Default::default() };
+    bind_onto(ctx, root, e, host, dest, &o).map(drop)
+}
+
+/// One hierarchy directory inside the cgroup tmpfs.
+fn mount_hierarchy(ctx: &RootfsCtx, tmpfs: BorrowedFd, e: &Entry, cg: &CgroupMount, flags: libc::c_ulong) -> Result<()> {
+    let step = |what: &str, err| e.err_step(&format!("{what} cgroup {}", cg.name), err);
+    let name = sys::cstr(Path::new(&cg.name)).map_err(|err| step("name", err))?;
+    // SAFETY: `name` is NUL-terminated and `tmpfs` an open directory fd.
+    sys::check(unsafe { libc::mkdirat(tmpfs.as_raw_fd(), name.as_ptr(), 0o755) }).map_err(|err| step("mkdir", err))?;
+    let dir = sys::openat2(tmpfs, Path::new(&cg.name), libc::O_PATH | libc::O_DIRECTORY, 0, Resolve::Plain).map_err(|err| step("open", err))?;
+    let target = fd_path(dir.as_fd());
+    if ctx.cgroupns {
+        let (typ, data) = if cg.options.is_empty() { (c"cgroup2", None) } else { (c"cgroup", Some(cstring(&cg.options))) };
+        sys::mount(Some(typ), &target, Some(typ), flags, data.as_deref()).map_err(|err| step("mount", err))?;
+    } else {
+        let src = sys::cstr(&cg.host_path).map_err(|err| step("bind", err))?;
+        sys::mount(Some(&src), &target, None, libc::MS_BIND | libc::MS_REC, None).map_err(|err| step("bind", err))?;
+        if flags != 0 {
+            // The fresh tmpfs holds nothing but the directories we made, so
+            // a plain no-follow lookup lands on the bind just made.
+            let top = sys::openat(tmpfs.as_raw_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0).map_err(|err| step("reopen", err))?;
+            bind_remount(top.as_fd(), flags, ctx.in_userns).map_err(|err| step("remount", err))?;
+        }
+    }
+    // Co-mounted controllers ("cpu,cpuacct") are reachable under each name.
+    if cg.name.contains(',') {
+        for part in cg.name.split(',').filter(|p| *p != cg.name && !p.starts_with("name=")) {
+            let link = cstring(part);
+            // SAFETY: both strings are NUL-terminated; `tmpfs` is an open directory fd.
+            match sys::check(unsafe { libc::symlinkat(name.as_ptr(), tmpfs.as_raw_fd(), link.as_ptr()) }) {
+                Err(err) if err.raw_os_error() != Some(libc::EEXIST) => return Err(step("symlink", err)),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
