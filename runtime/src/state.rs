@@ -224,6 +224,12 @@ fn lock_dir(dir: PathBuf) -> Result<Locked> {
 }
 
 impl Locked {
+    /// The descriptor holding the lock. A forked child must close its copy,
+    /// or the lock (owned by the shared open file) outlives us.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self._fd.as_raw_fd()
+    }
+
     /// Read this container's state.
     pub fn load(&self, id: &str) -> Result<State> {
         read_state(&self.dir, id)

@@ -67,6 +67,11 @@ pub fn pair() -> Result<(Channel, Channel)> {
 const MAX: usize = 8192;
 
 impl Channel {
+    /// The socket descriptor (a forked child closes the parent's end).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+
     /// Send a message.
     pub fn send(&self, m: &Msg) -> Result<()> {
         let mut b = m.encode();

@@ -149,6 +149,7 @@ fn build(o: &CreateOpts, bundle: &Bundle, plan: &Plan, placement: &Placement, lo
         no_new_keyring: o.no_new_keyring,
         preserve_fds: o.preserve_fds,
         parent: std::process::id() as i32,
+        close: [locked.raw_fd(), parent_chan.raw_fd()],
     };
     let pid = clone_init(plan, linux, &ctx)?;
     guard.pid = pid;
@@ -167,7 +168,13 @@ fn build(o: &CreateOpts, bundle: &Bundle, plan: &Plan, placement: &Placement, lo
             .map_err(|e| Error::os(format!("set oom_score_adj to {adj}"), e).field("process.oomScoreAdj"))?;
     }
     placement.enter(pid)?;
-    parent_chan.send(&Msg::Go)?;
+    if let Err(e) = parent_chan.send(&Msg::Go) {
+        // The init gave up first; its own message says why.
+        return Err(match parent_chan.recv() {
+            Ok(Some(Msg::Error(m))) => Error::msg(m),
+            _ => e,
+        });
+    }
 
     loop {
         match parent_chan.recv()? {

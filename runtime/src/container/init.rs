@@ -27,10 +27,18 @@ pub struct InitCtx<'a> {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub parent: i32,
+    /// The parent's descriptors the init inherited but must not hold: the
+    /// state lock and the parent's end of the socketpair.
+    pub close: [std::os::fd::RawFd; 2],
 }
 
 /// The init's whole life; never returns.
 pub fn run(ctx: &InitCtx) -> ! {
+    for fd in ctx.close {
+        // SAFETY: these descriptors are the parent's; this copy of them is
+        // ours to close and nothing in the init uses them.
+        unsafe { libc::close(fd) };
+    }
     let exe = match setup(ctx) {
         Ok(exe) => exe,
         Err(e) => {
@@ -95,8 +103,10 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
 
     // Die with create rather than linger half-built.
     prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, "set parent death signal")?;
-    // SAFETY: getppid has no preconditions.
-    if unsafe { libc::getppid() } != ctx.parent {
+    // SAFETY: getppid has no preconditions. In a new pid namespace the
+    // parent lives outside it and shows as 0.
+    let ppid = unsafe { libc::getppid() };
+    if ppid != ctx.parent && ppid != 0 {
         return Err(Error::msg("berth create exited during setup"));
     }
     prctl(libc::PR_SET_DUMPABLE, 0, "make the init non-dumpable")?;
