@@ -379,6 +379,14 @@ impl RtOutput {
             "expected a non-zero exit: {}",
             self.describe()
         );
+        // Shown with --nocapture: what the runtime said, for comparing runtimes.
+        eprintln!(
+            "[expected failure] {} -> {:?}: stderr={:?} log={:?}",
+            self.args.iter().skip(1).skip_while(|a| a.starts_with("--") || a.contains('/') || *a == "json").cloned().collect::<Vec<_>>().join(" "),
+            self.code,
+            self.stderr.trim(),
+            self.log.trim()
+        );
         self
     }
     /// Panic unless the runtime reported an error on stderr or in its log.
