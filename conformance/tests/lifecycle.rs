@@ -42,10 +42,7 @@ fn create_start_stop_delete() {
     let s = c.state_json();
     check_state_shape(&s, &c, "created");
     // runtime.md "State": annotations as given in config.
-    if let Some(a) = s.get("annotations") {
-        assert_eq!(a["org.berth.test"], "yes", "annotations: {s}");
-        assert_eq!(a["k"], "v", "annotations: {s}");
-    }
+    assert_eq!(s["annotations"], json!({"org.berth.test": "yes", "k": "v"}), "annotations: {s}");
     let pid = s["pid"].as_i64().unwrap() as i32;
     assert!(process_alive(pid), "created container's pid {pid} must exist");
     assert!(!c.bpath("rootfs/ran").exists(), "process.args MUST NOT run before start");
