@@ -67,9 +67,11 @@ pub fn runtime_binary() -> PathBuf {
             }
             return find_on_path(&s).ok_or_else(|| format!("OCI_RUNTIME={s}: not found on PATH"));
         }
-        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        for p in ["target/release/berth", "target/debug/berth"] {
-            let p = ws.join(p);
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        for p in ["release/berth", "debug/berth"] {
+            let p = target.join(p);
             if p.is_file() {
                 return Ok(p.canonicalize().unwrap_or(p));
             }
@@ -672,8 +674,19 @@ impl TestContainer {
     pub fn wait_status(&self, want: &str, timeout: Duration) -> Result<Value, String> {
         let deadline = Instant::now() + timeout;
         let mut last = String::new();
+        let mut failures = 0;
         loop {
             let o = self.state();
+            if !o.success() {
+                // `state` must work from create until delete: a container
+                // that cannot be queried will never reach `want`.
+                failures += 1;
+                if failures >= 5 {
+                    return Err(format!("state keeps failing: {}", o.stderr.trim()));
+                }
+            } else {
+                failures = 0;
+            }
             if o.success() {
                 if let Ok(v) = serde_json::from_str::<Value>(&o.stdout) {
                     if v["status"] == want {
@@ -1083,4 +1096,57 @@ pub fn host_dev(path: &str) -> Option<(u64, u64)> {
     }
     let r = m.rdev();
     Some((libc::major(r) as u64, libc::minor(r) as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_pointer_set_and_remove() {
+        let mut v = json!({"a": {"b": [1, 2]}});
+        json_set(&mut v, "/a/b/-", json!(3));
+        json_set(&mut v, "/a/c/d", json!("x"));
+        json_set(&mut v, "/a/b/0", json!(0));
+        json_set(&mut v, "/k~1v", json!(true));
+        assert_eq!(v, json!({"a": {"b": [0, 2, 3], "c": {"d": "x"}}, "k/v": true}));
+        json_remove(&mut v, "/a/b/1");
+        json_remove(&mut v, "/a/c");
+        json_remove(&mut v, "/nope/x");
+        assert_eq!(v, json!({"a": {"b": [0, 3]}, "k/v": true}));
+    }
+
+    #[test]
+    fn default_config_is_well_formed() {
+        let c = default_config("x1");
+        assert_eq!(c["linux"]["cgroupsPath"], "/berth-test/x1");
+        assert!(c["process"]["env"].as_array().unwrap().iter().any(|e| e == "BERTH_TEST_ID=x1"));
+        assert_eq!(c["root"]["path"], "rootfs");
+    }
+
+    #[test]
+    fn capability_masks() {
+        assert_eq!(cap_mask(&["CAP_CHOWN"]), 1);
+        assert_eq!(cap_mask(&["CAP_KILL", "CAP_NET_BIND_SERVICE"]), (1 << 5) | (1 << 10));
+        assert_eq!(cap_bit("CAP_CHECKPOINT_RESTORE"), 40);
+    }
+
+    #[test]
+    fn status_and_dev_parsing() {
+        let s = "Name:\tsh\nCapEff:\t00000000a80425fb\nNoNewPrivs:\t1\n";
+        assert_eq!(status_field(s, "CapEff"), Some("00000000a80425fb"));
+        assert_eq!(status_field(s, "NoNewPrivs"), Some("1"));
+        assert_eq!(status_field(s, "Missing"), None);
+        let d = parse_stat_dev("/dev/tty|character special file|5|0").unwrap();
+        assert_eq!((d.2, d.3), (5, 0));
+        assert_eq!(parse_stat_dev("/dev/x|character special file|88|a").unwrap().2, 136);
+    }
+
+    #[test]
+    fn pids_and_mounts() {
+        assert!(process_alive(std::process::id() as i32));
+        assert!(!process_alive(i32::MAX));
+        assert!(mounts_under(Path::new("/proc")).iter().any(|m| m == "/proc"));
+        assert!(mounts_under(Path::new("/definitely/not/mounted")).is_empty());
+    }
 }
