@@ -548,6 +548,9 @@ impl TestContainer {
     /// A fresh container context for test `name`: unique id, bundle with a
     /// busybox rootfs and the default config (not yet written).
     pub fn new(name: &str) -> Self {
+        // Resolve the runtime first: if it is missing we panic before
+        // creating anything that Drop would have to clean.
+        let bin = runtime_binary();
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let id = format!("{}-{}-{}", sanitize(name), std::process::id(), n);
         let base = Path::new(WORK_DIR).join(&id);
@@ -558,7 +561,7 @@ impl TestContainer {
         let state = base.join("state");
         fs::create_dir_all(&state).unwrap();
         let rt = Runtime {
-            bin: runtime_binary(),
+            bin,
             root: state,
             log: Some(base.join("runtime-log.json")),
             scratch: base.clone(),
