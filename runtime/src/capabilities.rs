@@ -174,8 +174,7 @@ pub fn apply_bounding(caps: Option<&LinuxCapabilities>) -> Result<()> {
             continue;
         }
         let cap = name(n).map(str::to_string).unwrap_or_else(|| format!("capability {n}"));
-        return Err(Error::os(format!("drop {cap} from the bounding set"), err)
-            .field("process.capabilities.bounding"));
+        return Err(Error::os(format!("drop {cap} from the bounding set"), err).field("process.capabilities.bounding"));
     }
     Ok(())
 }
@@ -193,11 +192,7 @@ pub fn apply(caps: Option<&LinuxCapabilities>) -> Result<()> {
     let mut header = CapHeader { version: CAP_VERSION_3, pid: 0 };
     let data = [
         CapData { effective: eff as u32, permitted: prm as u32, inheritable: inh as u32 },
-        CapData {
-            effective: (eff >> 32) as u32,
-            permitted: (prm >> 32) as u32,
-            inheritable: (inh >> 32) as u32,
-        },
+        CapData { effective: (eff >> 32) as u32, permitted: (prm >> 32) as u32, inheritable: (inh >> 32) as u32 },
     ];
     // SAFETY: header and data are live, correctly laid out
     // (`#[repr(C)]`) and, for version 3, data has the two elements the
@@ -221,9 +216,7 @@ pub fn apply(caps: Option<&LinuxCapabilities>) -> Result<()> {
     }
     // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes no pointers and touches only
     // the calling thread's credentials.
-    let rc = unsafe {
-        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0)
-    };
+    let rc = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0) };
     // A kernel without ambient capabilities (before 4.3) has an empty
     // ambient set anyway; that only matters when some are asked for.
     if rc != 0 && !ambient.is_empty() {
@@ -232,13 +225,7 @@ pub fn apply(caps: Option<&LinuxCapabilities>) -> Result<()> {
     for &n in &ambient {
         // SAFETY: as above; the capability number is within cap_last_cap.
         let rc = unsafe {
-            libc::prctl(
-                libc::PR_CAP_AMBIENT,
-                libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
-                n as libc::c_ulong,
-                0,
-                0,
-            )
+            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, n as libc::c_ulong, 0, 0)
         };
         if rc != 0 {
             return Err(Error::last(format!("raise ambient capability {}", TABLE[n as usize].1))

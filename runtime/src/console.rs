@@ -99,7 +99,8 @@ fn open_slave(master: &OwnedFd, path: &str) -> Result<OwnedFd> {
 
 /// Set the terminal's size in characters.
 fn set_size(fd: &OwnedFd, (height, width): (u32, u32)) -> Result<()> {
-    let too_big = || Error::msg(format!("set the console size to {height}x{width}: too large")).field("process.consoleSize");
+    let too_big =
+        || Error::msg(format!("set the console size to {height}x{width}: too large")).field("process.consoleSize");
     let ws = libc::winsize {
         ws_row: u16::try_from(height).map_err(|_| too_big())?,
         ws_col: u16::try_from(width).map_err(|_| too_big())?,
