@@ -124,14 +124,20 @@ fn user_groups_and_capabilities() {
     }
     in_child(|| {
         let caps: LinuxCapabilities = json(
-            r#"{"bounding":["CAP_CHOWN","CAP_KILL","CAP_NET_BIND_SERVICE"],
-                "effective":["CAP_KILL","CAP_NET_BIND_SERVICE"],
-                "permitted":["CAP_KILL","CAP_NET_BIND_SERVICE"],
+            r#"{"bounding":["CAP_CHOWN","CAP_KILL","CAP_NET_BIND_SERVICE","CAP_SYS_RESOURCE"],
+                "effective":["CAP_KILL","CAP_NET_BIND_SERVICE","CAP_SYS_RESOURCE"],
+                "permitted":["CAP_KILL","CAP_NET_BIND_SERVICE","CAP_SYS_RESOURCE"],
                 "inheritable":["CAP_KILL","CAP_NET_BIND_SERVICE"],
                 "ambient":["CAP_NET_BIND_SERVICE"]}"#,
         );
         let user: User = json(r#"{"uid":1000,"gid":1000,"umask":63,"additionalGids":[10,20]}"#);
         let e = |e: berth::error::Error| e.to_string();
+        // A capability the runtime itself lacks (as this host's root lacks
+        // CAP_SYS_RESOURCE) is skipped with a warning, not an error.
+        use caps::{CapSet, Capability::CAP_SYS_RESOURCE};
+        for set in [CapSet::Bounding, CapSet::Effective, CapSet::Permitted] {
+            caps::drop(None, set, CAP_SYS_RESOURCE).map_err(|e| e.to_string())?;
+        }
         capabilities::apply_bounding(Some(&caps)).map_err(e)?;
         process::set_keep_caps(true).map_err(e)?;
         process::set_user(&user, true).map_err(e)?;
@@ -328,4 +334,29 @@ fn console_master_reaches_the_socket() {
         (child, master)
     });
     child.0.unwrap();
+}
+
+#[test]
+fn console_socket_path_longer_than_sun_path() {
+    use nix::sys::socket::{accept, bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+    let base = std::env::temp_dir().join(format!("berth-procattrs-console-{}", std::process::id()));
+    let dir = base.join("d".repeat(120));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("console.sock");
+    assert!(path.as_os_str().len() > 108);
+
+    let listener = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    // Bind through the directory's fd: the full path does not fit sun_path.
+    let dirfd = std::fs::File::open(&dir).unwrap();
+    let short = format!("/proc/self/fd/{}/console.sock", dirfd.as_raw_fd());
+    bind(listener.as_raw_fd(), &UnixAddr::new(short.as_str()).unwrap()).unwrap();
+    listen(&listener, Backlog::new(1).unwrap()).unwrap();
+
+    let res = console::connect_socket(&path).map(|conn| {
+        // SAFETY: accept returned a fresh connected descriptor we own.
+        let accepted = unsafe { OwnedFd::from_raw_fd(accept(listener.as_raw_fd()).unwrap()) };
+        drop((conn, accepted));
+    });
+    std::fs::remove_dir_all(&base).unwrap();
+    res.unwrap();
 }
