@@ -138,7 +138,9 @@ pub fn create_pty(socket: BorrowedFd, size: Option<(u32, u32)>) -> Result<OwnedF
         socket.as_raw_fd(),
         &[IoSlice::new(MASTER_NAME)],
         &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
+        // A caller that went away must give an error here, not a SIGPIPE
+        // that kills the init before it can report anything.
+        MsgFlags::MSG_NOSIGNAL,
         None,
     )
     .map_err(|e| Error::errno(format!("send the pseudoterminal master of {path} to the console socket"), e))?;

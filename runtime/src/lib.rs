@@ -3,8 +3,8 @@
 //! The library holds one module per kernel concern; [`container`] orders them
 //! into the create / start / kill / delete lifecycle of the OCI runtime spec.
 
-pub mod error;
-pub mod rootfs;
 pub mod capabilities;
 pub mod console;
+pub mod error;
 pub mod process;
+pub mod rootfs;
