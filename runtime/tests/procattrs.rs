@@ -285,10 +285,8 @@ fn console_master_reaches_the_socket() {
     }
     let mut sv = [0; 2];
     // SAFETY: `sv` has room for the two descriptors socketpair writes.
-    assert_eq!(
-        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) },
-        0
-    );
+    let rc = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) };
+    assert_eq!(rc, 0);
     // SAFETY: fresh descriptors we own.
     let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(sv[0]), OwnedFd::from_raw_fd(sv[1])) };
 
@@ -298,7 +296,7 @@ fn console_master_reaches_the_socket() {
         // hangs up the terminal, and SIGHUP would kill the child.
         let parent = s.spawn(move || -> Result<OwnedFd, String> {
             let master = console::recv_fd(ours.as_fd()).map_err(|e| e.to_string())?;
-            let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+            let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
             // SAFETY: TIOCGWINSZ writes one winsize into `ws`.
             unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
             check("size", (ws.ws_row, ws.ws_col), (24, 80))?;
