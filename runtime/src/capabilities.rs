@@ -174,30 +174,92 @@ pub fn apply_bounding(caps: Option<&LinuxCapabilities>) -> Result<()> {
             continue;
         }
         let cap = name(n).map(str::to_string).unwrap_or_else(|| format!("capability {n}"));
-        return Err(Error::os(format!("drop {cap} from the bounding set"), err)
-            .field("process.capabilities.bounding"));
+        return Err(Error::os(format!("drop {cap} from the bounding set"), err).field("process.capabilities.bounding"));
     }
     Ok(())
+}
+
+/// The calling thread's (effective, permitted, inheritable) masks.
+fn current() -> Result<(u64, u64, u64)> {
+    let mut header = CapHeader { version: CAP_VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and data are live and `#[repr(C)]`; for version 3 the
+    // kernel writes exactly two data elements.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header as *mut CapHeader, data.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(Error::last("read the current capabilities"));
+    }
+    let join = |lo: u32, hi: u32| u64::from(hi) << 32 | u64::from(lo);
+    Ok((
+        join(data[0].effective, data[1].effective),
+        join(data[0].permitted, data[1].permitted),
+        join(data[0].inheritable, data[1].inheritable),
+    ))
+}
+
+/// Whether capability `n` is still in the calling thread's bounding set.
+fn in_bounding(n: u32) -> bool {
+    // SAFETY: PR_CAPBSET_READ only reads the calling thread's bounding set.
+    unsafe { libc::prctl(libc::PR_CAPBSET_READ, n as libc::c_ulong, 0, 0, 0) == 1 }
+}
+
+/// Keep the capabilities of `set` that `ok` says can be granted, warning
+/// about the rest: the spec asks runtimes not to fail on capabilities a
+/// restricted environment cannot give (this very host's root lacks
+/// CAP_SYS_RESOURCE, which `--privileged` asks for).
+fn grantable(set: BTreeSet<u32>, which: &str, ok: impl Fn(u32) -> bool) -> BTreeSet<u32> {
+    let (keep, drop): (BTreeSet<u32>, BTreeSet<u32>) = set.into_iter().partition(|n| ok(*n));
+    if !drop.is_empty() {
+        let names: Vec<&str> = drop.iter().map(|n| TABLE[*n as usize].1).collect();
+        log::warn!(
+            "ignoring capabilities this process cannot grant in process.capabilities.{which}: {}",
+            names.join(", ")
+        );
+    }
+    keep
 }
 
 /// Set effective, permitted, inheritable (one capset), then ambient (clear,
 /// then raise each). Called after the uid/gid change (with PR_SET_KEEPCAPS
 /// set around it so permitted survives setuid).
+///
+/// An ambient capability missing from the configured permitted or
+/// inheritable set is a config error; capabilities the process does not
+/// hold itself are left out with a warning.
 pub fn apply(caps: Option<&LinuxCapabilities>) -> Result<()> {
     let effective = numbers(caps.and_then(|c| c.effective().as_ref()), "effective");
     let permitted = numbers(caps.and_then(|c| c.permitted().as_ref()), "permitted");
     let inheritable = numbers(caps.and_then(|c| c.inheritable().as_ref()), "inheritable");
     let ambient = numbers(caps.and_then(|c| c.ambient().as_ref()), "ambient");
 
+    // Checked before anything changes, so the message names the capability
+    // instead of the bare EPERM the kernel would give.
+    if let Some(&n) = ambient.iter().find(|n| !(permitted.contains(n) && inheritable.contains(n))) {
+        return Err(Error::msg(format!(
+            "raise ambient capability {}: it must also be in the permitted and inheritable sets",
+            TABLE[n as usize].1
+        ))
+        .field("process.capabilities.ambient"));
+    }
+
+    // The kernel's capset rules (capabilities(7)): permitted can only
+    // shrink, effective must lie within the new permitted, and inheritable
+    // may only gain what is in the bounding set and either already
+    // permitted or allowed by an effective CAP_SETPCAP.
+    let has = |mask: u64, n: u32| mask & (1u64 << n) != 0;
+    let (cur_eff, cur_prm, cur_inh) = current()?;
+    let setpcap = has(cur_eff, number(Capability::Setpcap));
+    let permitted = grantable(permitted, "permitted", |n| has(cur_prm, n));
+    let effective = grantable(effective, "effective", |n| permitted.contains(&n));
+    let inheritable =
+        grantable(inheritable, "inheritable", |n| has(cur_inh, n) || ((setpcap || has(cur_prm, n)) && in_bounding(n)));
+    let ambient = grantable(ambient, "ambient", |n| permitted.contains(&n) && inheritable.contains(&n));
+
     let (eff, prm, inh) = (mask(&effective), mask(&permitted), mask(&inheritable));
     let mut header = CapHeader { version: CAP_VERSION_3, pid: 0 };
     let data = [
         CapData { effective: eff as u32, permitted: prm as u32, inheritable: inh as u32 },
-        CapData {
-            effective: (eff >> 32) as u32,
-            permitted: (prm >> 32) as u32,
-            inheritable: (inh >> 32) as u32,
-        },
+        CapData { effective: (eff >> 32) as u32, permitted: (prm >> 32) as u32, inheritable: (inh >> 32) as u32 },
     ];
     // SAFETY: header and data are live, correctly laid out
     // (`#[repr(C)]`) and, for version 3, data has the two elements the
@@ -210,20 +272,9 @@ pub fn apply(caps: Option<&LinuxCapabilities>) -> Result<()> {
         .field("process.capabilities"));
     }
 
-    // Checked up front so the message names the capability instead of the
-    // bare EPERM the kernel gives.
-    if let Some(&n) = ambient.iter().find(|n| !(permitted.contains(n) && inheritable.contains(n))) {
-        return Err(Error::msg(format!(
-            "raise ambient capability {}: it must also be in the permitted and inheritable sets",
-            TABLE[n as usize].1
-        ))
-        .field("process.capabilities.ambient"));
-    }
     // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes no pointers and touches only
     // the calling thread's credentials.
-    let rc = unsafe {
-        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0)
-    };
+    let rc = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0) };
     // A kernel without ambient capabilities (before 4.3) has an empty
     // ambient set anyway; that only matters when some are asked for.
     if rc != 0 && !ambient.is_empty() {
@@ -232,13 +283,7 @@ pub fn apply(caps: Option<&LinuxCapabilities>) -> Result<()> {
     for &n in &ambient {
         // SAFETY: as above; the capability number is within cap_last_cap.
         let rc = unsafe {
-            libc::prctl(
-                libc::PR_CAP_AMBIENT,
-                libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
-                n as libc::c_ulong,
-                0,
-                0,
-            )
+            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, n as libc::c_ulong, 0, 0)
         };
         if rc != 0 {
             return Err(Error::last(format!("raise ambient capability {}", TABLE[n as usize].1))

@@ -99,7 +99,8 @@ fn open_slave(master: &OwnedFd, path: &str) -> Result<OwnedFd> {
 
 /// Set the terminal's size in characters.
 fn set_size(fd: &OwnedFd, (height, width): (u32, u32)) -> Result<()> {
-    let too_big = || Error::msg(format!("set the console size to {height}x{width}: too large")).field("process.consoleSize");
+    let too_big =
+        || Error::msg(format!("set the console size to {height}x{width}: too large")).field("process.consoleSize");
     let ws = libc::winsize {
         ws_row: u16::try_from(height).map_err(|_| too_big())?,
         ws_col: u16::try_from(width).map_err(|_| too_big())?,
@@ -137,7 +138,9 @@ pub fn create_pty(socket: BorrowedFd, size: Option<(u32, u32)>) -> Result<OwnedF
         socket.as_raw_fd(),
         &[IoSlice::new(MASTER_NAME)],
         &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
+        // A caller that went away must give an error here, not a SIGPIPE
+        // that kills the init before it can report anything.
+        MsgFlags::MSG_NOSIGNAL,
         None,
     )
     .map_err(|e| Error::errno(format!("send the pseudoterminal master of {path} to the console socket"), e))?;
