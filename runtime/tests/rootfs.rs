@@ -368,3 +368,107 @@ fn errors_name_the_mount() {
     });
     assert_eq!(code, 0);
 }
+
+/// Fork again and wait: the grandchild is pid 1 of the namespace just made.
+fn fork_and_wait(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    // SAFETY: as in `in_child`: single-threaded, the child only runs `f`.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", std::io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| Err("panic".into())) {
+            Ok(()) => 0,
+            Err(msg) => {
+                let msg = format!("grandchild: {msg}\n");
+                // SAFETY: writes a valid buffer to stderr.
+                unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+                1
+            }
+        };
+        // SAFETY: ends the grandchild.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: `pid` is our child; `status` a valid out-pointer.
+    if unsafe { libc::waitpid(pid, &mut status, 0) } != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return Err(format!("grandchild failed: status {status:#x}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn user_namespace_binds_devices_and_keeps_locked_flags() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let base = TempDir::new("userns");
+    let rootfs = build_rootfs(&base.0);
+    let locked = base.0.join("locked");
+    fs::create_dir(&locked).unwrap();
+    let spec_json = format!(
+        r#"{{"ociVersion": "1.0.2", "root": {{"path": "rootfs", "readonly": true}},
+            "mounts": [
+                {{"destination": "/proc", "type": "proc", "source": "proc"}},
+                {{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}},
+                {{"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["newinstance", "ptmxmode=0666"]}},
+                {{"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}},
+                {{"destination": "/locked", "type": "bind", "source": "{locked}", "options": ["rbind", "ro"]}}
+            ],
+            "linux": {{"maskedPaths": ["/secret"], "readonlyPaths": ["/rodir"],
+                      "devices": [{{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438}}]}}}}"#,
+        locked = locked.display()
+    );
+    let spec: oci_spec::runtime::Spec = serde_json::from_str(&spec_json).unwrap();
+    let ctx = RootfsCtx { spec: &spec, bundle: &base.0, rootfs: &rootfs, in_userns: true, no_pivot: false, terminal: false, cgroupns: false, cgroups: &[] };
+    let code = in_child(|| {
+        // Still real root in a private mount namespace: make a mount whose
+        // flags the user namespace below will inherit as locked.
+        let slash = std::ffi::CString::new("/").unwrap();
+        let target = std::ffi::CString::new(locked.to_str().unwrap()).unwrap();
+        let (tmpfs, data) = (std::ffi::CString::new("tmpfs").unwrap(), std::ffi::CString::new("mode=755").unwrap());
+        // SAFETY: NUL-terminated strings that outlive the calls.
+        unsafe {
+            if libc::mount(std::ptr::null(), slash.as_ptr(), std::ptr::null(), libc::MS_SLAVE | libc::MS_REC, std::ptr::null()) != 0
+                || libc::mount(tmpfs.as_ptr(), target.as_ptr(), tmpfs.as_ptr(), libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOATIME, data.as_ptr().cast()) != 0
+            {
+                return Err(format!("setup mount: {}", std::io::Error::last_os_error()));
+            }
+        }
+        fs::write(locked.join("f"), "locked").map_err(|e| e.to_string())?;
+        // SAFETY: plain syscall in a single-threaded process.
+        if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID) } != 0 {
+            return Err(format!("unshare userns: {}", std::io::Error::last_os_error()));
+        }
+        fs::write("/proc/self/setgroups", "deny").map_err(|e| format!("setgroups: {e}"))?;
+        fs::write("/proc/self/uid_map", "0 0 1").map_err(|e| format!("uid_map: {e}"))?;
+        fs::write("/proc/self/gid_map", "0 0 1").map_err(|e| format!("gid_map: {e}"))?;
+        fork_and_wait(|| {
+            prepare(&ctx).map_err(|e| format!("prepare: {e}"))?;
+            pivot(&ctx).map_err(|e| format!("pivot: {e}"))?;
+            finalize(&ctx).map_err(|e| format!("finalize: {e}"))?;
+            // Bound from the host, since mknod is refused here.
+            char_dev("/dev/null", 1, 3, 0o666)?;
+            // The host node's own mode comes along with the bind.
+            if let Ok(host) = fs::metadata("/dev/fuse") {
+                char_dev("/dev/fuse", 10, 229, host.permissions().mode() & 0o7777)?;
+            }
+            fs::OpenOptions::new().write(true).open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
+            // The remount to ro kept the locked nosuid,nodev,noatime.
+            for opt in ["ro", "nosuid", "nodev", "noatime"] {
+                has_opt("/locked", opt)?;
+            }
+            ensure!(fs::read_to_string("/locked/f").ok().as_deref() == Some("locked"), "/locked/f");
+            has_opt("/sys", "ro")?;
+            ensure!(Path::new("/sys/kernel").is_dir(), "/sys is empty");
+            erofs("/newfile")?;
+            erofs("/rodir/x")?;
+            ensure!(fs::read_to_string("/secret").ok().as_deref() == Some(""), "/secret readable");
+            link_to("/dev/ptmx", "pts/ptmx")?;
+            Ok(())
+        })
+    });
+    assert_eq!(code, 0, "checks in the container failed (see stderr)");
+}

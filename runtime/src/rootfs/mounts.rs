@@ -159,8 +159,11 @@ fn host_is_cgroup2() -> io::Result<bool> {
     // SAFETY: the path is a NUL-terminated literal and `st` a writable buffer
     // the kernel fills on success.
     sys::check(unsafe { libc::statfs(c"/sys/fs/cgroup".as_ptr(), st.as_mut_ptr()) })?;
+    // f_type and the constant differ in width across architectures.
+    #[allow(clippy::unnecessary_cast)]
     // SAFETY: statfs succeeded and initialised the buffer.
-    Ok(unsafe { st.assume_init() }.f_type as i64 == libc::CGROUP2_SUPER_MAGIC as i64)
+    let is_v2 = unsafe { st.assume_init() }.f_type as i64 == libc::CGROUP2_SUPER_MAGIC as i64;
+    Ok(is_v2)
 }
 
 /// A "cgroup"/"cgroup2" entry: expose the container's own cgroups.
