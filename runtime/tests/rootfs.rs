@@ -286,6 +286,21 @@ fn full_container_rootfs() {
         // The root itself stays writable.
         fs::write("/newfile", "ok").map_err(|e| format!("/newfile: {e}"))?;
 
+        // The console: a pty from the container's own devpts bound onto /dev/console.
+        let ptmx = fs::OpenOptions::new().read(true).write(true).open("/dev/ptmx").map_err(|e| format!("/dev/ptmx: {e}"))?;
+        // SAFETY: TIOCSPTLCK takes a pointer to an int; TIOCGPTPEER returns a new fd.
+        let slave = unsafe {
+            let unlock: libc::c_int = 0;
+            libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&ptmx), libc::TIOCSPTLCK, &unlock);
+            libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&ptmx), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY)
+        };
+        ensure!(slave >= 0, "TIOCGPTPEER: {}", std::io::Error::last_os_error());
+        // SAFETY: `slave` is a valid fd we own from here on.
+        let slave = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(slave) };
+        berth::rootfs::mount_console(std::os::fd::AsFd::as_fd(&slave)).map_err(|e| format!("mount_console: {e}"))?;
+        let console = fs::metadata("/dev/console").map_err(|e| format!("/dev/console: {e}"))?;
+        ensure!(console.file_type().is_char_device() && libc::major(console.rdev()) == 136, "/dev/console is not the pty");
+
         // A real binary runs in there.
         let st = std::process::Command::new("/bin/sh")
             .args(["-c", "test -c /dev/null && ls /dev/pts >/dev/null && cat /data/hello >/dev/null"])
@@ -311,10 +326,18 @@ fn readonly_root_without_pivot() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let base = TempDir::new("ro");
     let rootfs = build_rootfs(&base.0);
+    fs::create_dir_all(rootfs.join("sys")).unwrap();
+    let host_v2 = fs::read_to_string("/proc/self/mountinfo").unwrap().lines().any(|l| l.contains(" /sys/fs/cgroup ") && l.contains(" - cgroup2 "));
+    let all = [
+        CgroupMount { name: "memory".into(), options: "memory".into(), host_path: "/sys/fs/cgroup/memory".into() },
+        CgroupMount { name: "unified".into(), options: String::new(), host_path: "/sys/fs/cgroup/unified".into() },
+    ];
+    let cgroups = if host_v2 { &all[..0] } else { &all[..] };
     let spec: oci_spec::runtime::Spec = serde_json::from_str(
         r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs", "readonly": true},
             "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
-                       {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nodev"]}],
+                       {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nodev"]},
+                       {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "ro"]}],
             "linux": {"rootfsPropagation": "rshared"}}"#,
     )
     .unwrap();
@@ -325,13 +348,21 @@ fn readonly_root_without_pivot() {
         in_userns: false,
         no_pivot: true,
         terminal: false,
-        cgroupns: false,
-        cgroups: &[],
+        // New mounts of the hierarchies (as with a cgroup namespace): only
+        // another view of them, in a mount namespace that dies with the child.
+        cgroupns: true,
+        cgroups: &cgroups,
     };
     let code = in_child(|| {
         prepare(&ctx).map_err(|e| format!("prepare: {e}"))?;
         pivot(&ctx).map_err(|e| format!("pivot: {e}"))?;
         finalize(&ctx).map_err(|e| format!("finalize: {e}"))?;
+        if !host_v2 {
+            fstype("/sys/fs/cgroup/memory", "cgroup")?;
+            has_opt("/sys/fs/cgroup/memory", "ro")?;
+            fstype("/sys/fs/cgroup/unified", "cgroup2")?;
+            has_opt("/sys/fs/cgroup", "ro")?;
+        }
         erofs("/newfile")?;
         fs::write("/tmp/ok", "ok").map_err(|e| format!("/tmp stays writable: {e}"))?;
         // No /dev mount in the config: default devices go into the image's /dev.
