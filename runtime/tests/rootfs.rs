@@ -351,7 +351,7 @@ fn readonly_root_without_pivot() {
         // New mounts of the hierarchies (as with a cgroup namespace): only
         // another view of them, in a mount namespace that dies with the child.
         cgroupns: true,
-        cgroups: &cgroups,
+        cgroups,
     };
     let code = in_child(|| {
         prepare(&ctx).map_err(|e| format!("prepare: {e}"))?;
