@@ -116,11 +116,18 @@ fn after_mount(top: BorrowedFd, e: &Entry, opts: &MountOptions) -> Result<()> {
 /// Bind `src` onto the destination; returns the reopened new mount if one
 /// was needed for a remount.
 fn bind_mount(ctx: &RootfsCtx, root: BorrowedFd, e: &Entry, src: &Path, opts: &MountOptions) -> Result<Option<OwnedFd>> {
-    // The destination must match the source's kind: a file can only be bound
-    // onto a file.
-    let meta = std::fs::metadata(src).map_err(|err| e.err_step(&format!("stat source {}", src.display()), err))?;
-    let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
-    let dest = open_in_root(root, e.dest, kind, true).map_err(|err| e.err(err))?;
+    // An existing destination of the wrong kind makes mount(2) fail with
+    // ENOTDIR, so only a missing one needs the source's kind (a file can only
+    // be bound onto a file) and the stat that tells it.
+    let dest = match sys::openat2(root, e.dest, libc::O_PATH, 0, Resolve::InRoot) {
+        Ok(fd) => fd,
+        Err(err) if err.raw_os_error() == Some(libc::ENOENT) => {
+            let meta = std::fs::metadata(src).map_err(|err| e.err_step(&format!("stat source {}", src.display()), err))?;
+            let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+            open_in_root(root, e.dest, kind, true).map_err(|err| e.err(err))?
+        }
+        Err(err) => return Err(e.err(err)),
+    };
     bind_onto(ctx, root, e, src, dest, opts)
 }
 
@@ -159,8 +166,11 @@ fn host_is_cgroup2() -> io::Result<bool> {
     // SAFETY: the path is a NUL-terminated literal and `st` a writable buffer
     // the kernel fills on success.
     sys::check(unsafe { libc::statfs(c"/sys/fs/cgroup".as_ptr(), st.as_mut_ptr()) })?;
+    // f_type and the constant differ in width across architectures.
+    #[allow(clippy::unnecessary_cast)]
     // SAFETY: statfs succeeded and initialised the buffer.
-    Ok(unsafe { st.assume_init() }.f_type as i64 == libc::CGROUP2_SUPER_MAGIC as i64)
+    let is_v2 = unsafe { st.assume_init() }.f_type as i64 == libc::CGROUP2_SUPER_MAGIC as i64;
+    Ok(is_v2)
 }
 
 /// A "cgroup"/"cgroup2" entry: expose the container's own cgroups.
