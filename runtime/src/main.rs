@@ -28,8 +28,9 @@ struct Cli {
     /// cgroup manager: cgroupfs, systemd or disabled.
     #[arg(long, global = true)]
     cgroup_manager: Option<String>,
-    /// Rootless mode: auto, true or false (accepted for runc compatibility).
-    #[arg(long, global = true)]
+    /// Rootless mode: auto, true or false (accepted for runc compatibility;
+    /// before the subcommand only, as `spec --rootless` is a different flag).
+    #[arg(long)]
     rootless: Option<String>,
     /// Path to criu (accepted for runc compatibility).
     #[arg(long, global = true)]

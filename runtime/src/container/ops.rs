@@ -35,7 +35,12 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     }
     drop(fd);
     let _ = std::fs::remove_file(&fifo);
-    hooks::run_all_warn("poststart", &st.hooks.poststart, &oci_state(&st, Status::Running));
+    // runtime.md "Lifecycle" step 9: a failing poststart hook is an error
+    // and stops the container (its deletion is left to `delete`).
+    if let Err(e) = hooks::run_all("poststart", &st.hooks.poststart, &oci_state(&st, Status::Running)) {
+        let _ = stop(&st);
+        return Err(e.context(format!("start {id}")));
+    }
     Ok(())
 }
 
@@ -140,7 +145,6 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     let status = st.status(&locked.dir);
     match status {
         Status::Stopped => {}
-        Status::Created => stop(&st)?,
         _ if force => stop(&st)?,
         s => return Err(Error::msg(format!("cannot delete container {id} that is not stopped: {}", s.as_str()))),
     }
