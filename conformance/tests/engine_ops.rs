@@ -29,6 +29,9 @@ fn ns_of(pid: i32, kind: &str) -> String {
 // joins the container's namespaces and cgroup.
 #[test]
 fn exec_detached_with_process_file() {
+    if skip_for("berth version 0.1", "berth exec is not built yet (issue 5)") {
+        return;
+    }
     let (c, pid) = running("ops-exec-detach");
     let proc_file = c.base.join("process.json");
     let marker = format!("{MARKER_ENV}={}", c.id);
@@ -69,6 +72,9 @@ fn exec_detached_with_process_file() {
 // Non-detached `exec ID cmd...` returns the command's exit status.
 #[test]
 fn exec_exit_code() {
+    if skip_for("berth version 0.1", "berth exec is not built yet (issue 5)") {
+        return;
+    }
     let (c, pid) = running("ops-exec-code");
     let io = Stdio3 {
         stdin: Stdio::null(),
@@ -95,6 +101,9 @@ fn exec_into_stopped_fails() {
 // `pause` freezes every process (state `paused`), `resume` thaws them.
 #[test]
 fn pause_and_resume() {
+    if skip_for("berth version 0.1", "berth pause/resume are not built yet (issue 3)") {
+        return;
+    }
     let (c, pid) = running("ops-pause");
     c.cmd(&["pause", &c.id]).ok();
     assert_eq!(c.state_json()["status"], "paused");
@@ -110,6 +119,9 @@ fn pause_and_resume() {
 // `delete --force` of a paused container must still clean everything.
 #[test]
 fn delete_force_paused() {
+    if skip_for("berth version 0.1", "berth pause/resume are not built yet (issue 3)") {
+        return;
+    }
     let (c, pid) = running("ops-pause-delete");
     c.cmd(&["pause", &c.id]).ok();
     c.delete_force().ok();

@@ -57,7 +57,12 @@ pub fn run(ctx: &InitCtx) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    eprintln!("berth: {}: {err}", ctx.id);
+    // `start` waits on the gate FIFO until we exec or exit, then reads
+    // what we left in it: an error text means the start failed.
+    let msg = err.to_string();
+    // SAFETY: writing msg's bytes to the gate descriptor we own.
+    unsafe { libc::write(ctx.gate.as_raw_fd(), msg.as_ptr().cast(), msg.len().min(4000)) };
+    eprintln!("berth: {}: {msg}", ctx.id);
     // SAFETY: as above.
     unsafe { libc::_exit(127) }
 }

@@ -29,11 +29,22 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     }
     // SAFETY: fd was just returned to us.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Open a reader before releasing the init, to learn how its start went:
+    // the init holds the FIFO open until exec (close-on-exec) or exit, and
+    // on failure writes the reason into it first.
+    // SAFETY: c is a valid NUL-terminated path.
+    let rd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+    if rd < 0 {
+        return Err(Error::last(format!("open start gate {}", fifo.display())));
+    }
+    // SAFETY: rd was just returned to us.
+    let rd = unsafe { OwnedFd::from_raw_fd(rd) };
     // SAFETY: writing one byte from a valid buffer.
     if unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
         return Err(Error::last(format!("open start gate {}", fifo.display())));
     }
     drop(fd);
+    wait_started(&rd, id)?;
     let _ = std::fs::remove_file(&fifo);
     // runtime.md "Lifecycle" step 9: a failing poststart hook is an error
     // and stops the container (its deletion is left to `delete`).
@@ -42,6 +53,30 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         return Err(e.context(format!("start {id}")));
     }
     Ok(())
+}
+
+/// Wait until no writer holds the gate (the init exec'd or died), then read
+/// what it left: nothing on success, an error text on failure.
+fn wait_started(rd: &OwnedFd, id: &str) -> Result<()> {
+    let mut pfd = libc::pollfd { fd: rd.as_raw_fd(), events: 0, revents: 0 };
+    loop {
+        // SAFETY: pfd is valid for the call. With no events requested, poll
+        // returns on POLLHUP: the last writer closed the FIFO.
+        let n = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if n >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    let mut buf = [0u8; 4096];
+    // SAFETY: reading into a valid buffer of its length.
+    let n = unsafe { libc::read(rd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    let text = if n > 0 { String::from_utf8_lossy(&buf[..n as usize]).into_owned() } else { String::new() };
+    match text.as_str() {
+        "" => Ok(()),
+        // Our own byte, never read: the init died before it could start.
+        "0" => Err(Error::msg(format!("cannot start container {id}: its init died"))),
+        t => Err(Error::msg(format!("start {id}: {t}"))),
+    }
 }
 
 /// The state document hooks and `state` show.
