@@ -194,8 +194,10 @@ fn create_opts(a: CreateArgs) -> CreateOpts {
         Some(p) => container::Console::Socket(p),
         None => container::Console::None,
     };
-    // systemd socket activation: LISTEN_FDS fds follow stdio and pass on.
+    // systemd socket activation: LISTEN_FDS fds follow stdio and pass on,
+    // announced to the container's init (pid 1 in its namespace).
     let listen = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+    let extra_env = if listen > 0 { vec![format!("LISTEN_FDS={listen}"), "LISTEN_PID=1".to_string()] } else { Vec::new() };
     CreateOpts {
         id: a.id,
         bundle: a.bundle,
@@ -204,5 +206,6 @@ fn create_opts(a: CreateArgs) -> CreateOpts {
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds + listen,
+        extra_env,
     }
 }

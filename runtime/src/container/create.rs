@@ -39,6 +39,8 @@ pub struct CreateOpts {
     pub no_new_keyring: bool,
     /// `--preserve-fds`: fds 3..3+N pass to the container.
     pub preserve_fds: u32,
+    /// Entries added to process.env (LISTEN_FDS/LISTEN_PID for socket activation).
+    pub extra_env: Vec<String>,
 }
 
 /// What `create` leaves for `run`.
@@ -148,6 +150,7 @@ fn build(o: &CreateOpts, bundle: &Bundle, plan: &Plan, placement: &Placement, lo
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         preserve_fds: o.preserve_fds,
+        extra_env: &o.extra_env,
         parent: std::process::id() as i32,
         close: [locked.raw_fd(), parent_chan.raw_fd()],
     };

@@ -26,6 +26,7 @@ pub struct InitCtx<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    pub extra_env: &'a [String],
     pub parent: i32,
     /// The parent's descriptors the init inherited but must not hold: the
     /// state lock and the parent's end of the socketpair.
@@ -88,7 +89,14 @@ fn after_gate(ctx: &InitCtx, exe: &CString) -> Result<std::convert::Infallible> 
         hooks::run_all("startContainer", h, &hook_state(ctx.id, "created", pid, ctx.bundle))?;
     }
     let p = spec.process().as_ref().expect("checked by create");
-    Err(process::exec(exe, p.args().as_deref().unwrap_or(&[]), p.env().as_deref().unwrap_or(&[])))
+    Err(process::exec(exe, p.args().as_deref().unwrap_or(&[]), &env(ctx)))
+}
+
+/// process.env plus what the runtime adds.
+fn env(ctx: &InitCtx) -> Vec<String> {
+    let mut env = ctx.bundle.spec.process().as_ref().and_then(|p| p.env().clone()).unwrap_or_default();
+    env.extend(ctx.extra_env.iter().cloned());
+    env
 }
 
 fn prctl(op: libc::c_int, arg: libc::c_ulong, what: &str) -> Result<()> {
@@ -204,7 +212,7 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
         process::set_personality(p)?;
     }
     let args = process.args().as_deref().unwrap_or(&[]);
-    let exe = process::find_executable(&args[0], process.env().as_deref().unwrap_or(&[])).map_err(|e| e.field("process.args[0]"))?;
+    let exe = process::find_executable(&args[0], &env(ctx)).map_err(|e| e.field("process.args[0]"))?;
 
     process::prepare_fds(ctx.preserve_fds)?;
     let caps = process.capabilities().as_ref();
