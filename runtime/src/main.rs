@@ -196,7 +196,10 @@ fn create_opts(a: CreateArgs) -> CreateOpts {
     };
     // systemd socket activation: LISTEN_FDS fds follow stdio and pass on,
     // announced to the container's init (pid 1 in its namespace).
-    let listen = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+    // As sd_listen_fds(3) does, honour them only when LISTEN_PID names us:
+    // otherwise the variables were inherited by accident.
+    let for_us = std::env::var("LISTEN_PID").ok().and_then(|v| v.parse::<u32>().ok()) == Some(std::process::id());
+    let listen = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse::<u32>().ok()).filter(|_| for_us).unwrap_or(0);
     let extra_env = if listen > 0 { vec![format!("LISTEN_FDS={listen}"), "LISTEN_PID=1".to_string()] } else { Vec::new() };
     CreateOpts {
         id: a.id,
