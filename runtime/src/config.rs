@@ -80,13 +80,23 @@ const SYSCTL_NS: &[(&str, LinuxNamespaceType)] = &[
     ("kernel.domainname", LinuxNamespaceType::Uts),
 ];
 
+/// A hugepage size as the kernel names its files: "2MB", "1GB", "64KB".
+fn valid_page_size(s: &str) -> bool {
+    let Some(num) = s.strip_suffix("KB").or_else(|| s.strip_suffix("MB")).or_else(|| s.strip_suffix("GB")) else {
+        return false;
+    };
+    !num.is_empty() && !num.starts_with('0') && num.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The spec's requirements beyond JSON shape.
 pub fn validate(spec: &Spec) -> Result<()> {
     if spec.version().is_empty() {
         return Err(Error::msg("ociVersion is required").field("ociVersion"));
     }
+    // Configs of pre-1.0 drafts still load (the spec's own examples use
+    // them); a future major version may change meanings, so it is refused.
     let major = spec.version().split('.').next().unwrap_or("");
-    if major != "1" {
+    if major != "1" && major != "0" {
         return Err(Error::msg(format!("unsupported ociVersion {:?}: Berth implements 1.x", spec.version())).field("ociVersion"));
     }
     let root = spec.root().as_ref().ok_or_else(|| Error::msg("root is required on Linux").field("root"))?;
@@ -125,6 +135,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     if let Some(linux) = spec.linux() {
+        let hugepages = linux.resources().as_ref().and_then(|r| r.hugepage_limits().as_deref()).unwrap_or(&[]);
+        for (i, h) in hugepages.iter().enumerate() {
+            if !valid_page_size(h.page_size()) {
+                return Err(Error::msg(format!("hugepage size {:?} is not of the form <number><K|M|G>B", h.page_size()))
+                    .field(format!("linux.resources.hugepageLimits[{i}].pageSize")));
+            }
+        }
         let nss = linux.namespaces().as_deref().unwrap_or(&[]);
         let mut types = HashSet::new();
         for (i, ns) in nss.iter().enumerate() {
@@ -205,6 +222,7 @@ mod tests {
     fn rejections_name_the_field() {
         let cases: Vec<(&str, serde_json::Value, &str)> = vec![
             ("/ociVersion", serde_json::json!("2.0.0"), "ociVersion"),
+            ("/linux/resources", serde_json::json!({"hugepageLimits": [{"pageSize": "2mb", "limit": 1}]}), "linux.resources.hugepageLimits[0].pageSize"),
             ("/process/args", serde_json::json!([]), "process.args"),
             ("/process/cwd", serde_json::json!("rel"), "process.cwd"),
             ("/linux/namespaces", serde_json::json!([{"type": "pid"}, {"type": "pid"}]), "linux.namespaces[1]"),
@@ -238,7 +256,60 @@ mod tests {
     }
 
     #[test]
+    fn page_sizes() {
+        for ok in ["2MB", "1GB", "64KB"] {
+            assert!(valid_page_size(ok), "{ok}");
+        }
+        for bad in ["64kB", "2M", "MB", "02MB", "1.5GB", ""] {
+            assert!(!valid_page_size(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn normalize_paths() {
         assert_eq!(normalize(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
+    }
+}
+
+/// The spec's own schema examples (schema/test/config in the spec tree, kept
+/// beside the repository in `../shared`): the Linux good ones must load, the
+/// bad ones must be refused.
+#[cfg(test)]
+mod schema_examples {
+    use super::*;
+
+    fn dir(kind: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/oci-runtime-spec/schema/test/config").join(kind)
+    }
+
+    fn linux_files(kind: &str) -> Vec<PathBuf> {
+        let d = dir(kind);
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&d)
+            .unwrap_or_else(|e| panic!("{}: {e} (the spec tree belongs beside the repository)", d.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy();
+                !n.starts_with("freebsd") && !n.starts_with("zos") && !n.starts_with("solaris") && !n.starts_with("windows")
+            })
+            .collect();
+        v.sort();
+        assert!(!v.is_empty(), "no examples in {}", d.display());
+        v
+    }
+
+    #[test]
+    fn good_examples_load() {
+        for p in linux_files("good") {
+            let data = std::fs::read(&p).unwrap();
+            parse(&data).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        }
+    }
+
+    #[test]
+    fn bad_examples_are_refused() {
+        for p in linux_files("bad") {
+            let data = std::fs::read(&p).unwrap();
+            assert!(parse(&data).is_err(), "{} was accepted", p.display());
+        }
     }
 }
