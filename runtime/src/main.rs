@@ -121,6 +121,65 @@ enum Cmd {
     },
     /// Describe what this build of Berth supports (JSON).
     Features,
+    /// Run a new process in a running container.
+    Exec(ExecArgs),
+}
+
+#[derive(Args)]
+struct ExecArgs {
+    /// Process JSON (config.md "process") to run instead of COMMAND.
+    #[arg(short, long)]
+    process: Option<PathBuf>,
+    /// Allocate a terminal.
+    #[arg(short, long)]
+    tty: bool,
+    /// Unix socket to send the terminal's master fd to.
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// Working directory in the container.
+    #[arg(long)]
+    cwd: Option<PathBuf>,
+    /// Environment entries (KEY=value) added to the container's.
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// UID[:GID] to run as.
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Supplementary group ids.
+    #[arg(short = 'g', long)]
+    additional_gids: Vec<u32>,
+    /// Capabilities to add.
+    #[arg(short, long)]
+    cap: Vec<String>,
+    /// Set no_new_privs.
+    #[arg(long)]
+    no_new_privs: bool,
+    /// AppArmor profile.
+    #[arg(long)]
+    apparmor: Option<String>,
+    /// SELinux process label.
+    #[arg(long)]
+    process_label: Option<String>,
+    /// Return once the process runs.
+    #[arg(short, long)]
+    detach: bool,
+    /// File to write the process's pid to.
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// Pass N extra fds (3..3+N) to the process.
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
+    /// Sub-cgroup of the container's to join.
+    #[arg(long)]
+    cgroup: Option<String>,
+    /// Allow exec in a paused container.
+    #[arg(long)]
+    ignore_paused: bool,
+    /// Container id.
+    id: String,
+    /// Command and arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
 }
 
 fn main() {
@@ -182,6 +241,29 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Spec { bundle, rootless } => berth::specgen::write(&bundle, rootless).map(|_| 0),
+        Cmd::Exec(a) => container::exec(
+            &root,
+            &a.id,
+            container::ExecOpts {
+                process: a.process,
+                args: a.command,
+                tty: a.tty,
+                console_socket: a.console_socket,
+                cwd: a.cwd,
+                env: a.env,
+                user: a.user,
+                additional_gids: a.additional_gids,
+                caps: a.cap,
+                no_new_privs: a.no_new_privs,
+                apparmor: a.apparmor,
+                process_label: a.process_label,
+                detach: a.detach,
+                pid_file: a.pid_file,
+                preserve_fds: a.preserve_fds,
+                cgroup: a.cgroup,
+                ignore_paused: a.ignore_paused,
+            },
+        ),
         Cmd::Features => {
             println!("{}", serde_json::to_string_pretty(&berth::features::document()).unwrap_or_default());
             Ok(0)

@@ -189,6 +189,39 @@ pub fn prepare_parent(plan: &Plan, linux: Option<&Linux>) -> Result<()> {
     Ok(())
 }
 
+/// Run `clone` (which forks) with this process's pid and time namespaces for
+/// children switched as `enter` does, then switch back, so that later
+/// children of ours (hooks) stay in the runtime's namespaces.
+/// `kinds` says which of the two (CLONE_NEWPID, CLONE_NEWTIME) `enter` touches.
+pub fn for_children<T>(kinds: libc::c_int, enter: impl FnOnce() -> Result<()>, clone: impl FnOnce() -> Result<T>) -> Result<T> {
+    let restore: Vec<(File, libc::c_int)> = [("/proc/self/ns/pid_for_children", libc::CLONE_NEWPID), ("/proc/self/ns/time_for_children", libc::CLONE_NEWTIME)]
+        .into_iter()
+        .filter(|(_, fl)| kinds & fl != 0)
+        .map(|(p, fl)| File::open(p).map(|f| (f, fl)).map_err(|e| Error::os(format!("open {p}"), e)))
+        .collect::<Result<_>>()?;
+    enter()?;
+    let out = clone();
+    for (f, fl) in restore {
+        // SAFETY: setns back into our own original namespace, by a descriptor we hold.
+        if unsafe { libc::setns(f.as_raw_fd(), fl) } != 0 {
+            return Err(Error::last("return to the runtime's namespace"));
+        }
+    }
+    out
+}
+
+/// Fork-like clone(2) with extra flags; returns 0 in the child.
+pub fn fork_clone(flags: libc::c_int) -> Result<i32> {
+    let flags = flags as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: the caller is single-threaded, so a fork-like clone (no new
+    // stack, no CLONE_VM) gives the child a consistent copy of memory.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    if pid < 0 {
+        return Err(Error::last("clone"));
+    }
+    Ok(pid as i32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use crate::namespaces::{self, Plan};
 use crate::state::{self, LaterHooks, Locked, Root, State};
 use crate::sync::{self, Msg};
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -266,32 +266,18 @@ pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 /// entered by this process first (they take effect for children only) and
 /// left again afterwards, so the hooks this process runs stay outside.
 fn clone_init(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, ctx: &InitCtx) -> Result<i32> {
-    let restore: Vec<(std::fs::File, libc::c_int)> = [
-        (plan.join_pid.is_some(), "/proc/self/ns/pid_for_children", libc::CLONE_NEWPID),
-        (plan.join_time.is_some() || plan.new_timens, "/proc/self/ns/time_for_children", libc::CLONE_NEWTIME),
-    ]
-    .into_iter()
-    .filter(|(needed, _, _)| *needed)
-    .map(|(_, p, fl)| std::fs::File::open(p).map(|f| (f, fl)).map_err(|e| Error::os(format!("open {p}"), e)))
-    .collect::<Result<_>>()?;
-    namespaces::prepare_parent(plan, linux)?;
-
-    let flags = plan.clone_flags as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
-    // SAFETY: this process is single-threaded, so a fork-like clone (no new
-    // stack, no CLONE_VM) gives the child a consistent copy of memory; the
-    // child never returns from init::run.
-    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
-    if pid < 0 {
-        return Err(Error::last("clone the container's init"));
+    let mut kinds = 0;
+    if plan.join_pid.is_some() {
+        kinds |= libc::CLONE_NEWPID;
     }
-    if pid == 0 {
-        init::run(ctx);
+    if plan.join_time.is_some() || plan.new_timens {
+        kinds |= libc::CLONE_NEWTIME;
     }
-    for (f, fl) in restore {
-        // SAFETY: setns back into our own original namespace, by a descriptor we hold.
-        if unsafe { libc::setns(f.as_raw_fd(), fl) } != 0 {
-            return Err(Error::last("return to the runtime's namespace"));
+    namespaces::for_children(kinds, || namespaces::prepare_parent(plan, linux), || {
+        let pid = namespaces::fork_clone(plan.clone_flags).map_err(|e| e.context("the container's init"))?;
+        if pid == 0 {
+            init::run(ctx);
         }
-    }
-    Ok(pid as i32)
+        Ok(pid)
+    })
 }

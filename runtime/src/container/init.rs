@@ -218,7 +218,7 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
     let caps = process.capabilities().as_ref();
     capabilities::apply_bounding(caps)?;
     process::set_keep_caps(true)?;
-    process::set_user(process.user(), setgroups_allowed(plan))?;
+    process::set_user(process.user(), setgroups_allowed(plan.userns))?;
     process::set_keep_caps(false)?;
     capabilities::apply(caps)?;
     process::set_umask(process.user());
@@ -255,8 +255,8 @@ fn become_root_in_userns(linux: Option<&oci_spec::runtime::Linux>) -> Result<()>
 }
 
 /// setgroups(2) is refused in a user namespace whose setgroups file says deny.
-fn setgroups_allowed(plan: &Plan) -> bool {
-    !plan.userns || std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() == "allow")
+pub(super) fn setgroups_allowed(in_userns: bool) -> bool {
+    !in_userns || std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() == "allow")
 }
 
 /// A fresh session keyring named after the container, so it does not share
@@ -278,7 +278,7 @@ fn join_session_keyring(id: &str) -> Result<()> {
 
 /// The Rust runtime ignores SIGPIPE in Berth; an ignored signal stays ignored
 /// across execve, so restore it, and unblock everything.
-fn reset_signals() -> Result<()> {
+pub(super) fn reset_signals() -> Result<()> {
     // SAFETY: setting the default disposition and an empty mask involves no handlers.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);

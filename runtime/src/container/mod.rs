@@ -20,9 +20,11 @@
 //! `start` opens the gate; the init runs startContainer hooks and execs.
 
 mod create;
+mod exec;
 mod init;
 mod ops;
 mod wait;
 
 pub use create::{create, Console, CreateOpts};
+pub use exec::{exec, ExecOpts};
 pub use ops::{delete, kill, list, run, start, state, ListFormat, RunOpts};
