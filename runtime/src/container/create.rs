@@ -193,11 +193,20 @@ fn build(o: &CreateOpts, bundle: &Bundle, plan: &Plan, placement: &Placement, lo
             Some(Msg::Ready) => break,
             Some(Msg::Error(e)) => return Err(Error::msg(e)),
             Some(m) => return Err(Error::msg(format!("unexpected {m:?} from the container's init"))),
-            None => return Err(init_died(pid)),
+            None => {
+                // Reaped now: the guard must not signal a pid that may be reused.
+                let e = init_died(pid);
+                guard.pid = 0;
+                return Err(e);
+            }
         }
     }
 
-    let (pid_start, _) = state::proc_stat(pid).ok_or_else(|| init_died(pid))?;
+    let Some((pid_start, _)) = state::proc_stat(pid) else {
+        let e = init_died(pid);
+        guard.pid = 0;
+        return Err(e);
+    };
     let hooks = spec.hooks().as_ref();
     let st = State {
         oci_version: spec.version().clone(),
