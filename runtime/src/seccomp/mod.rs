@@ -20,6 +20,7 @@
 //! - `SCMP_ACT_KILL` is the thread-killing action, `SCMP_ACT_TRACE` without
 //!   `errnoRet` uses EPERM like `SCMP_ACT_ERRNO`.
 
+mod cache;
 mod kernel;
 mod listener;
 
@@ -32,6 +33,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 
+pub use cache::build_cached;
 pub use kernel::load;
 pub use listener::send_listener;
 
@@ -234,7 +236,7 @@ pub fn build(s: &LinuxSeccomp) -> Result<Filter> {
     }
 
     let mut notify = false;
-    let (mut total, mut known) = (0usize, 0usize);
+    let (mut total, mut known, mut added) = (0usize, 0usize, 0usize);
     for (i, rule) in s.syscalls().iter().flatten().enumerate() {
         let field = format!("linux.seccomp.syscalls[{i}]");
         if rule.names().is_empty() {
@@ -281,6 +283,7 @@ pub fn build(s: &LinuxSeccomp) -> Result<Filter> {
                 ctx.add_rule_conditional(act, nr, &conds).map(|_| ())
             };
             res.map_err(|e| lib_err(what(), e).field(format!("{field}.names[{j}]")))?;
+            added += 1;
         }
     }
     if total > 0 && known == 0 {
@@ -306,6 +309,15 @@ pub fn build(s: &LinuxSeccomp) -> Result<Filter> {
         return Err(Error::msg("listenerMetadata must not be set without listenerPath").field("linux.seccomp.listenerMetadata"));
     }
 
+    // A binary tree over syscall numbers instead of a chain of compares:
+    // for Docker's profile the kernel loads it in ~0.27 ms instead of
+    // ~0.63 ms (it runs the filter for every syscall number to fill its
+    // action cache), and a filtered syscall walks O(log n) instructions.
+    // Like runc, only for more than a few rules (libseccomp <= 2.5.3
+    // ignored the default action of a rule-less tree).
+    if added > 8 {
+        ctx.set_ctl_optimize(2).map_err(|e| lib_err("ask libseccomp for a binary-tree filter".into(), e))?;
+    }
     let program = export(&ctx).map_err(|e| e.field(F_ROOT))?;
     Ok(Filter { program, flags, notify })
 }
