@@ -19,6 +19,16 @@
 //!   conditions go into one rule (they AND);
 //! - `SCMP_ACT_KILL` is the thread-killing action, `SCMP_ACT_TRACE` without
 //!   `errnoRet` uses EPERM like `SCMP_ACT_ERRNO`.
+//!
+//! Berth's own rules on top: `SCMP_ACT_NOTIFY` needs `listenerPath`, cannot
+//! be the default action, and cannot target [`NOTIFY_REFUSED`] (the init
+//! would wait on an agent that has no fd yet); TSYNC with a listener gets
+//! TSYNC_ESRCH, which the kernel demands; WAIT_KILLABLE_RECV without a
+//! listener is dropped (the kernel refuses it alone).
+//!
+//! Compiling Docker's default profile (three x86 ABIs) costs ~6-14 ms on
+//! this machine; [`build_cached`] keeps compiled programs on disk and
+//! answers a repeat in ~25-50 µs. Loading takes ~0.3 ms of kernel time.
 
 mod cache;
 mod kernel;
@@ -223,7 +233,13 @@ pub fn build(s: &LinuxSeccomp) -> Result<Filter> {
         if ctx.is_arch_present(*token).unwrap_or(false) {
             continue;
         }
-        ctx.add_arch(*token).map_err(|e| lib_err(format!("add architecture {name} (libseccomp {})", library_version()), e).field(field))?;
+        ctx.add_arch(*token).map_err(|e| {
+            let why = match e.sysrawrc() {
+                Some(rc) if rc == -libc::EINVAL => "unknown to",
+                _ => "cannot be combined with the native architecture by",
+            };
+            Error::msg(format!("{name} {why} libseccomp {}", library_version())).field(field)
+        })?;
     }
 
     let mut flags: libc::c_ulong = 0;
@@ -370,16 +386,22 @@ pub fn library_version() -> String {
 /// The `linux.seccomp` object of `berth features`: every name Berth
 /// recognises, and the flags this kernel supports.
 pub fn features() -> Value {
-    // An architecture is listed when this libseccomp accepts it.
-    let archs: Vec<&str> = match ScmpFilterContext::new(ScmpAction::Allow) {
-        Ok(mut ctx) => ARCHS
-            .iter()
-            .filter(|(_, a, _)| *a != Arch::ScmpArchNative)
-            .filter(|(_, _, t)| ctx.is_arch_present(*t).unwrap_or(false) || ctx.add_arch(*t).is_ok())
-            .map(|(n, _, _)| *n)
-            .collect(),
-        Err(_) => Vec::new(),
-    };
+    // An architecture is listed when this libseccomp accepts it. One fresh
+    // filter each, without the native arch: libseccomp refuses to mix
+    // byte orders in one filter.
+    let archs: Vec<&str> = ARCHS
+        .iter()
+        .filter(|(_, a, _)| *a != Arch::ScmpArchNative)
+        .filter(|(_, _, t)| {
+            ScmpFilterContext::new(ScmpAction::Allow)
+                .and_then(|mut c| {
+                    c.remove_arch(ScmpArch::Native)?;
+                    c.add_arch(*t).map(|_| ())
+                })
+                .is_ok()
+        })
+        .map(|(n, _, _)| *n)
+        .collect();
     let known: Vec<&str> = FLAGS.iter().map(|(n, _, _)| *n).collect();
     let supported: Vec<&str> = FLAGS.iter().filter(|(_, _, b)| kernel::flag_supported(*b)).map(|(n, _, _)| *n).collect();
     json!({

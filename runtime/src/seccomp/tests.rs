@@ -217,3 +217,17 @@ fn library_version_is_dotted() {
     let v = library_version();
     assert_eq!(v.split('.').count(), 3, "{v}");
 }
+
+#[test]
+fn architectures_unknown_to_libseccomp_are_errors() {
+    let archs = features()["archs"].clone();
+    // Both byte orders are listed: each is probed in a filter of its own.
+    assert!(archs.as_array().unwrap().contains(&json!("SCMP_ARCH_S390X")), "{archs}");
+    for (name, _, _) in ARCHS.iter().filter(|(n, _, _)| *n != "SCMP_ARCH_NATIVE") {
+        let r = build(&profile(json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", name]})));
+        if !archs.as_array().unwrap().contains(&json!(name)) {
+            let e = r.unwrap_err().to_string();
+            assert!(e.contains("unknown to libseccomp") && e.contains("(linux.seccomp.architectures[1])"), "{e}");
+        }
+    }
+}
