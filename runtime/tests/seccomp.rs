@@ -70,12 +70,15 @@ fn exit_code(status: i32) -> i32 {
 }
 
 #[test]
-fn errno_actions_return_the_configured_errno() {
+fn errno_log_trace_actions_and_flags() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let f = filter(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
         {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
         {"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOTSUP},
-        {"names": ["rmdir"], "action": "SCMP_ACT_ERRNO"}]}));
+        {"names": ["rmdir"], "action": "SCMP_ACT_ERRNO"},
+        {"names": ["getppid"], "action": "SCMP_ACT_LOG"},
+        {"names": ["getpgrp"], "action": "SCMP_ACT_TRACE", "errnoRet": 3}],
+        "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"]}));
     let status = run_child(&f, |_| {
         // SAFETY: raw syscalls with valid NUL-terminated paths / buffers.
         unsafe {
@@ -92,6 +95,13 @@ fn errno_actions_return_the_configured_errno() {
             // ERRNO without errnoRet is EPERM.
             if libc::syscall(libc::SYS_rmdir, c"/tmp/berth-seccomp-never".as_ptr()) != -1 || errno() != libc::EPERM {
                 return 4;
+            }
+            // LOG allows; TRACE with no tracer attached fails with ENOSYS.
+            if libc::syscall(libc::SYS_getppid) <= 0 {
+                return 6;
+            }
+            if libc::syscall(libc::SYS_getpgrp) != -1 || errno() != libc::ENOSYS {
+                return 7;
             }
             // Everything else is allowed.
             if libc::syscall(libc::SYS_getpid) <= 0 {
