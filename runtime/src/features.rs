@@ -25,7 +25,7 @@ pub fn document() -> Value {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": crate::capabilities::known(),
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
+            "seccomp": crate::seccomp::features(),
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
@@ -39,5 +39,5 @@ pub fn document() -> Value {
 
 /// The text of `berth --version`.
 pub fn version_text() -> String {
-    format!("berth version {}\nspec: {OCI_VERSION}\nlibseccomp: not built in\n", env!("CARGO_PKG_VERSION"))
+    format!("berth version {}\nspec: {OCI_VERSION}\nlibseccomp: {}\n", env!("CARGO_PKG_VERSION"), crate::seccomp::library_version())
 }

@@ -16,6 +16,9 @@ pub enum Msg {
     HooksDone,
     /// Init → parent: set up and waiting on the start gate.
     Ready,
+    /// Init → parent: the seccomp notify listener rides along (SCM_RIGHTS);
+    /// the parent hands it to the agent at listenerPath.
+    Listener,
     /// Init → parent: setup failed; the text says where.
     Error(String),
 }
@@ -27,6 +30,7 @@ impl Msg {
             Msg::NeedHooks => vec![b'H'],
             Msg::HooksDone => vec![b'D'],
             Msg::Ready => vec![b'R'],
+            Msg::Listener => vec![b'L'],
             Msg::Error(s) => {
                 let mut v = vec![b'E'];
                 v.extend_from_slice(s.as_bytes());
@@ -41,6 +45,7 @@ impl Msg {
             Some(b'H') => Msg::NeedHooks,
             Some(b'D') => Msg::HooksDone,
             Some(b'R') => Msg::Ready,
+            Some(b'L') => Msg::Listener,
             Some(b'E') => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
             _ => return Err(Error::msg(format!("unexpected message {b:?} from the container's init"))),
         })
@@ -50,6 +55,8 @@ impl Msg {
 /// One end of the socketpair.
 pub struct Channel {
     fd: OwnedFd,
+    /// A descriptor received with the last message, if any.
+    received: std::cell::RefCell<Option<OwnedFd>>,
 }
 
 /// A connected pair of channels (close-on-exec).
@@ -60,7 +67,8 @@ pub fn pair() -> Result<(Channel, Channel)> {
         return Err(Error::last("create socketpair"));
     }
     // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe { (Channel { fd: OwnedFd::from_raw_fd(fds[0]) }, Channel { fd: OwnedFd::from_raw_fd(fds[1]) }) })
+    let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((Channel { fd: a, received: Default::default() }, Channel { fd: b, received: Default::default() }))
 }
 
 /// Largest message (an error text) we send.
@@ -84,23 +92,48 @@ impl Channel {
         Ok(())
     }
 
+    /// Send a message with a descriptor attached (SCM_RIGHTS).
+    pub fn send_fd(&self, m: &Msg, fd: std::os::fd::BorrowedFd) -> Result<()> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+        let b = m.encode();
+        let fds = [fd.as_raw_fd()];
+        sendmsg::<UnixAddr>(self.fd.as_raw_fd(), &[std::io::IoSlice::new(&b)], &[ControlMessage::ScmRights(&fds)], MsgFlags::MSG_NOSIGNAL, None)
+            .map_err(|e| Error::errno("send a descriptor over the sync socket", e))?;
+        Ok(())
+    }
+
+    /// The descriptor that came with the last message, if any.
+    pub fn take_fd(&self) -> Option<OwnedFd> {
+        self.received.borrow_mut().take()
+    }
+
     /// Receive a message; None when the other side has closed (or died).
+    /// A descriptor sent along is kept for [`Channel::take_fd`].
     pub fn recv(&self) -> Result<Option<Msg>> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
         let mut b = vec![0u8; MAX];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         loop {
-            // SAFETY: b is a valid writable buffer of MAX bytes.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), b.as_mut_ptr().cast(), MAX, 0) };
-            if n < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.raw_os_error() == Some(libc::EINTR) {
-                    continue;
+            let mut iov = [std::io::IoSliceMut::new(&mut b)];
+            let r = recvmsg::<UnixAddr>(self.fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC);
+            let msg = match r {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Error::errno("receive from the sync socket", e)),
+                Ok(m) => m,
+            };
+            for c in msg.cmsgs().into_iter().flatten() {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    for fd in fds {
+                        // SAFETY: the kernel just installed this descriptor for us alone.
+                        *self.received.borrow_mut() = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+                    }
                 }
-                return Err(Error::os("receive from the sync socket", e));
             }
+            let n = msg.bytes;
             if n == 0 {
                 return Ok(None);
             }
-            return Msg::decode(&b[..n as usize]).map(Some);
+            return Msg::decode(&b[..n]).map(Some);
         }
     }
 
@@ -122,10 +155,14 @@ mod tests {
     #[test]
     fn roundtrip() {
         let (a, b) = pair().unwrap();
-        for m in [Msg::Go, Msg::NeedHooks, Msg::HooksDone, Msg::Ready, Msg::Error("mount x: EPERM".into())] {
+        for m in [Msg::Go, Msg::NeedHooks, Msg::HooksDone, Msg::Ready, Msg::Listener, Msg::Error("mount x: EPERM".into())] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));
         }
+        let f = std::fs::File::open("/proc/self/status").unwrap();
+        a.send_fd(&Msg::Listener, std::os::fd::AsFd::as_fd(&f)).unwrap();
+        assert_eq!(b.recv().unwrap(), Some(Msg::Listener));
+        assert!(b.take_fd().is_some() && b.take_fd().is_none());
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
     }

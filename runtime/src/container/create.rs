@@ -65,9 +65,16 @@ pub fn create(root: &Root, o: CreateOpts) -> Result<Created> {
     }
     let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let placement = cgroups::resolve(cg_path, &o.id)?;
+    // Compiled before anything exists: a bad profile leaves nothing behind.
+    // The compile costs milliseconds; the cache under the root (a name no
+    // container id can take) makes repeats cost microseconds.
+    let filter = match linux.and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(crate::seccomp::build_cached(s, &root.dir.join("@seccomp-cache"))?),
+        None => None,
+    };
     let locked = root.create_container_dir(&o.id)?;
     let mut guard = Cleanup { locked: &locked, placement: Some(&placement), pid: 0 };
-    let pid = build(&o, &bundle, &plan, &placement, &locked, terminal, &mut guard).map_err(|e| e.context(format!("create {}", o.id)))?;
+    let pid = build(&o, &bundle, &plan, &placement, &locked, terminal, filter.as_ref(), &mut guard).map_err(|e| e.context(format!("create {}", o.id)))?;
     guard.disarm();
     Ok(Created { pid })
 }
@@ -109,7 +116,17 @@ impl Drop for Cleanup<'_> {
     }
 }
 
-fn build(o: &CreateOpts, bundle: &Bundle, plan: &Plan, placement: &Placement, locked: &Locked, terminal: bool, guard: &mut Cleanup) -> Result<i32> {
+#[allow(clippy::too_many_arguments)]
+fn build(
+    o: &CreateOpts,
+    bundle: &Bundle,
+    plan: &Plan,
+    placement: &Placement,
+    locked: &Locked,
+    terminal: bool,
+    filter: Option<&crate::seccomp::Filter>,
+    guard: &mut Cleanup,
+) -> Result<i32> {
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref();
     placement.create()?;
@@ -151,6 +168,7 @@ fn build(o: &CreateOpts, bundle: &Bundle, plan: &Plan, placement: &Placement, lo
         no_new_keyring: o.no_new_keyring,
         preserve_fds: o.preserve_fds,
         extra_env: &o.extra_env,
+        seccomp: filter,
         parent: std::process::id() as i32,
         close: [locked.raw_fd(), parent_chan.raw_fd()],
     };
@@ -190,6 +208,7 @@ fn build(o: &CreateOpts, bundle: &Bundle, plan: &Plan, placement: &Placement, lo
                 }
                 parent_chan.send(&Msg::HooksDone)?;
             }
+            Some(Msg::Listener) => hand_listener(spec, &parent_chan, &base_state("creating", pid))?,
             Some(Msg::Ready) => break,
             Some(Msg::Error(e)) => return Err(Error::msg(e)),
             Some(m) => return Err(Error::msg(format!("unexpected {m:?} from the container's init"))),
@@ -229,6 +248,15 @@ fn build(o: &CreateOpts, bundle: &Bundle, plan: &Plan, placement: &Placement, lo
         write_pid_file(p, pid)?;
     }
     Ok(pid)
+}
+
+/// Pass the seccomp notify fd the child sent to the agent at listenerPath.
+pub(crate) fn hand_listener(spec: &oci_spec::runtime::Spec, chan: &sync::Channel, state: &serde_json::Value) -> Result<()> {
+    let fd = chan.take_fd().ok_or_else(|| Error::msg("the seccomp listener did not arrive with its message"))?;
+    let sc = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let path = sc.and_then(|s| s.listener_path().as_ref()).ok_or_else(|| Error::msg("a seccomp listener without listenerPath").field("linux.seccomp.listenerPath"))?;
+    let meta = sc.and_then(|s| s.listener_metadata().as_deref()).unwrap_or("");
+    crate::seccomp::send_listener(path, std::os::fd::AsFd::as_fd(&fd), state, meta)
 }
 
 /// The init closed the socket before Ready: collect its status for the message.

@@ -82,7 +82,13 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
     if o.process_label.as_deref().is_some_and(|p| !p.is_empty()) && !std::path::Path::new("/sys/fs/selinux/enforce").exists() {
         return Err(Error::msg("an SELinux label was given, but SELinux is not enabled on this host").field("--process-label"));
     }
-    let p = build_process(&st.bundle, &o)?;
+    let spec = config::load(&st.bundle)?.spec;
+    let p = build_process(&spec, &o)?;
+    // The container's seccomp profile applies to exec'd processes too.
+    let filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(crate::seccomp::build_cached(s, &root.dir.join("@seccomp-cache"))?),
+        None => None,
+    };
     let terminal = p.terminal().unwrap_or(false);
     let (console_target, proxy) = match (&o.console_socket, terminal, o.detach) {
         (Some(path), true, _) => (Some(console::connect_socket(path)?), None),
@@ -148,7 +154,7 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
             if pid == 0 {
                 // SAFETY: closing our copy of the parent's end in the child.
                 unsafe { libc::close(parent_chan.raw_fd()) };
-                let e = match child(&p, &joins, &child_chan, console_target.as_ref(), o.preserve_fds) {
+                let e = match child(&p, &joins, &child_chan, console_target.as_ref(), o.preserve_fds, filter.as_ref()) {
                     Err(e) => e,
                     Ok(never) => match never {},
                 };
@@ -176,7 +182,13 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
     }
     parent_chan.send(&Msg::Go).map_err(fail)?;
     // The child's end is close-on-exec: EOF means the exec happened.
-    match parent_chan.recv() {
+    let mut reply = parent_chan.recv();
+    if let Ok(Some(Msg::Listener)) = reply {
+        let state = serde_json::json!({"ociVersion": st.oci_version, "id": id, "status": "running", "pid": pid, "bundle": st.bundle});
+        super::create::hand_listener(&spec, &parent_chan, &state).map_err(fail)?;
+        reply = parent_chan.recv();
+    }
+    match reply {
         Ok(None) => {}
         Ok(Some(Msg::Error(e))) => {
             // SAFETY: reap our own child, which exits after reporting.
@@ -201,7 +213,7 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
 
 /// The process to run: `--process` JSON, or the container's process with
 /// the command-line overrides (runc's rules).
-fn build_process(bundle: &std::path::Path, o: &ExecOpts) -> Result<Process> {
+fn build_process(spec: &oci_spec::runtime::Spec, o: &ExecOpts) -> Result<Process> {
     if let Some(path) = &o.process {
         let data = std::fs::read(path).map_err(|e| Error::os(format!("read process file {}", path.display()), e))?;
         let mut p: Process = serde_json::from_slice(&data).map_err(|e| Error::msg(format!("parse process file {}: {e}", path.display())))?;
@@ -216,7 +228,6 @@ fn build_process(bundle: &std::path::Path, o: &ExecOpts) -> Result<Process> {
     if o.args.is_empty() {
         return Err(Error::msg("exec needs a command (or --process FILE)"));
     }
-    let spec = config::load(bundle)?.spec;
     let mut p = spec.process().clone().ok_or_else(|| Error::msg("the container's config has no process").field("process"))?;
     p.set_args(Some(o.args.clone()));
     p.set_terminal(Some(o.tty));
@@ -275,7 +286,14 @@ fn empty_caps() -> LinuxCapabilities {
 }
 
 /// The child: join namespaces, set the process up, exec. Returns only on error.
-fn child(p: &Process, joins: &[(std::fs::File, libc::c_int, &str)], chan: &sync::Channel, console_sock: Option<&OwnedFd>, preserve: u32) -> Result<std::convert::Infallible> {
+fn child(
+    p: &Process,
+    joins: &[(std::fs::File, libc::c_int, &str)],
+    chan: &sync::Channel,
+    console_sock: Option<&OwnedFd>,
+    preserve: u32,
+    filter: Option<&crate::seccomp::Filter>,
+) -> Result<std::convert::Infallible> {
     // SAFETY: prctl with integer arguments; keeps the container's processes
     // from reading this process's memory while it still runs Berth's code.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
@@ -326,14 +344,19 @@ fn child(p: &Process, joins: &[(std::fs::File, libc::c_int, &str)], chan: &sync:
     let exe = process::find_executable(&args[0], &env).map_err(|e| e.field("process.args[0]"))?;
     process::prepare_fds(preserve)?;
     let caps = p.capabilities().as_ref();
+    let nnp = p.no_new_privileges().unwrap_or(false);
     capabilities::apply_bounding(caps)?;
+    if !nnp {
+        super::init::load_seccomp(filter, chan)?;
+    }
     process::set_keep_caps(true)?;
     process::set_user(p.user(), super::init::setgroups_allowed(in_userns))?;
     process::set_keep_caps(false)?;
     capabilities::apply(caps)?;
     process::set_umask(p.user());
-    if p.no_new_privileges().unwrap_or(false) {
+    if nnp {
         process::set_no_new_privs()?;
+        super::init::load_seccomp(filter, chan)?;
     }
     super::init::reset_signals()?;
     Err(process::exec(&exe, &args, &env))

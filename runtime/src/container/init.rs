@@ -27,6 +27,7 @@ pub struct InitCtx<'a> {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub extra_env: &'a [String],
+    pub seccomp: Option<&'a crate::seccomp::Filter>,
     pub parent: i32,
     /// The parent's descriptors the init inherited but must not hold: the
     /// state lock and the parent's end of the socketpair.
@@ -216,19 +217,38 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
 
     process::prepare_fds(ctx.preserve_fds)?;
     let caps = process.capabilities().as_ref();
+    let nnp = process.no_new_privileges().unwrap_or(false);
     capabilities::apply_bounding(caps)?;
+    if !nnp {
+        // Without no_new_privs loading a filter takes CAP_SYS_ADMIN, which
+        // the user switch below may drop.
+        load_seccomp(ctx.seccomp, ctx.chan)?;
+    }
     process::set_keep_caps(true)?;
     process::set_user(process.user(), setgroups_allowed(plan.userns))?;
     process::set_keep_caps(false)?;
     capabilities::apply(caps)?;
     process::set_umask(process.user());
-    if process.no_new_privileges().unwrap_or(false) {
+    if nnp {
         process::set_no_new_privs()?;
+        // Last, so the filter constrains the process and not our setup.
+        load_seccomp(ctx.seccomp, ctx.chan)?;
     }
     reset_signals()?;
     // create returns once we report Ready; we must outlive it.
     prctl(libc::PR_SET_PDEATHSIG, 0, "clear parent death signal")?;
     Ok(exe)
+}
+
+/// Load the seccomp filter; a notify listener goes to the parent, which
+/// hands it to the agent (it knows the host pid for the agent's state).
+pub(super) fn load_seccomp(filter: Option<&crate::seccomp::Filter>, chan: &Channel) -> Result<()> {
+    if let Some(f) = filter {
+        if let Some(fd) = crate::seccomp::load(f)? {
+            chan.send_fd(&Msg::Listener, fd.as_fd())?;
+        }
+    }
+    Ok(())
 }
 
 /// In a user namespace the init starts as an unmapped id; become the
