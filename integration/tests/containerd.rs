@@ -1,0 +1,111 @@
+//! containerd → containerd-shim-berth-v2 → runtime, end to end, through `ctr`.
+//!
+//! Each test starts its own containerd (see `integration::Containerd`), whose
+//! Drop cleans up everything even when the test fails. The runtime the shim
+//! drives is berth (target/<profile>/berth) unless BERTH_IT_RUNTIME names
+//! another (e.g. `runc`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use integration::{run_timeout, unique_id, workspace_binary, which, Containerd, IMAGE, SHIM};
+
+/// Starts containerd with our shim and the runtime under test, and imports
+/// the image; `None` (after a loud message) when containerd is not installed.
+fn setup() -> Option<Containerd> {
+    if which("containerd").is_none() || which("ctr").is_none() {
+        eprintln!("\n!!! SKIPPING containerd tests: containerd/ctr not installed (scripts/setup.sh --tests installs them) !!!\n");
+        return None;
+    }
+    let shim = workspace_binary("containerd-shim-berth-v2", SHIM).expect("build shim");
+    let runtime: PathBuf = match std::env::var("BERTH_IT_RUNTIME") {
+        Ok(r) if !r.is_empty() => which(&r).unwrap_or_else(|| PathBuf::from(r)),
+        _ => workspace_binary("berth", "berth").expect("build berth"),
+    };
+    let shim_dir = shim.parent().unwrap().to_path_buf();
+    let log = std::env::temp_dir().join("berth-shim-it.log");
+    let c = Containerd::start(
+        &shim_dir,
+        &[
+            ("BERTH_SHIM_RUNTIME", runtime.to_str().unwrap()),
+            ("BERTH_SHIM_LOG", log.to_str().unwrap()),
+        ],
+    )
+    .expect("start containerd");
+    c.import_image().expect("import image");
+    Some(c)
+}
+
+fn run(c: &Containerd, id: &str, cmd: &[&str]) -> std::process::Output {
+    let mut args = c.run_args(id);
+    args.push("--rm".into());
+    args.push(IMAGE.into());
+    args.push(id.into());
+    args.extend(cmd.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    c.ctr(&args)
+}
+
+fn show(out: &std::process::Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn run_reports_exit_code_and_output() {
+    let Some(c) = setup() else { return };
+    let id = unique_id("exit");
+    let out = run(&c, &id, &["sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}\ncontainerd log:\n{}", show(&out), c.log());
+
+    let id = unique_id("echo");
+    let out = run(&c, &id, &["echo", "hello"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello", "{}", show(&out));
+
+    let id = unique_id("stderr");
+    let out = run(&c, &id, &["sh", "-c", "echo oops >&2; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("oops"), "{}", show(&out));
+
+    // Nothing of ours is left in containerd once --rm is done.
+    let ls = c.ctr(&["tasks", "ls", "-q"]);
+    assert_eq!(String::from_utf8_lossy(&ls.stdout).trim(), "", "tasks left: {}", show(&ls));
+    assert!(c.shim_pids().is_empty(), "shims still running: {:?}", c.shim_pids());
+}
+
+#[test]
+fn kill_stops_a_long_running_task() {
+    let Some(c) = setup() else { return };
+    let id = unique_id("kill");
+    // Foreground `ctr run` in a thread: it returns with the task's exit code.
+    let runner = {
+        let mut args = c.run_args(&id);
+        args.extend(["--rm".into(), IMAGE.into(), id.clone(), "sleep".into(), "1000".into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = c.ctr_cmd(&args);
+        std::thread::spawn(move || run_timeout(cmd, Duration::from_secs(90)))
+    };
+    let mut running = false;
+    for _ in 0..200 {
+        let ls = c.ctr(&["tasks", "ls"]);
+        let listing = String::from_utf8_lossy(&ls.stdout).to_string();
+        if listing.lines().any(|l| l.contains(&id) && l.contains("RUNNING")) {
+            running = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(running, "task never ran\n{}", c.log());
+    let out = c.ctr(&["tasks", "kill", "-s", "SIGKILL", &id]);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = runner.join().unwrap();
+    assert_eq!(out.status.code(), Some(137), "{}", show(&out));
+    // Killing a finished task is an error, never a hang.
+    let ls = c.ctr(&["tasks", "ls", "-q"]);
+    assert_eq!(String::from_utf8_lossy(&ls.stdout).trim(), "", "{}", show(&ls));
+}
