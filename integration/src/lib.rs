@@ -307,3 +307,59 @@ pub fn run_timeout(mut cmd: Command, timeout: Duration) -> Output {
     };
     Output { status, stdout: t_out.join().unwrap_or_default(), stderr: t_err.join().unwrap_or_default() }
 }
+
+impl Containerd {
+    /// Kills containerd with SIGKILL (as a crash would) and starts it again
+    /// on the same root, state and socket; shims keep running meanwhile.
+    pub fn crash_and_restart(&mut self) -> Result<(), String> {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_file(&self.sock);
+        self.spawn()
+    }
+
+    /// Starts `ctr events` in the background; stop it with [`EventStream::stop`].
+    pub fn events(&self) -> EventStream {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("--address").arg(&self.sock).arg("events");
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("spawn ctr events");
+        let mut out = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        EventStream { child: Some(child), reader: Some(reader) }
+    }
+}
+
+/// A running `ctr events`.
+pub struct EventStream {
+    child: Option<Child>,
+    reader: Option<std::thread::JoinHandle<String>>,
+}
+
+impl EventStream {
+    /// Stops `ctr events` and returns everything it printed.
+    pub fn stop(mut self) -> String {
+        self.kill();
+        self.reader.take().map(|r| r.join().unwrap_or_default()).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -109,3 +109,101 @@ fn kill_stops_a_long_running_task() {
     let ls = c.ctr(&["tasks", "ls", "-q"]);
     assert_eq!(String::from_utf8_lossy(&ls.stdout).trim(), "", "{}", show(&ls));
 }
+
+/// The `/tasks/...` topics in `ctr events` output that concern `id`, in order.
+fn topics_for(events: &str, id: &str) -> Vec<String> {
+    events
+        .lines()
+        .filter(|l| l.contains(id))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")).map(String::from))
+        .collect()
+}
+
+#[test]
+fn events_arrive_in_order() {
+    let Some(c) = setup() else { return };
+    let events = c.events();
+    let id = unique_id("ev");
+    let out = run(&c, &id, &["sh", "-c", "exit 4"]);
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    std::thread::sleep(Duration::from_millis(500));
+    let all = events.stop();
+    let got = topics_for(&all, &id);
+    assert_eq!(got, ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"], "{all}");
+    let exit = all.lines().find(|l| l.contains("/tasks/exit")).unwrap();
+    assert!(exit.contains("\"exit_status\":4"), "{exit}");
+}
+
+#[test]
+fn shim_killed_then_containerd_cleans_up_with_recorded_status() {
+    let Some(c) = setup() else { return };
+    let id = unique_id("shimkill");
+    // The task exits with 5 while nobody deletes it (-d); the shim records it.
+    let mut args = c.run_args(&id);
+    args.extend(["-d".into(), IMAGE.into(), id.clone(), "sh".into(), "-c".into(), "exit 5".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = c.ctr(&args);
+    assert!(out.status.success(), "{}", show(&out));
+    let mut stopped = false;
+    for _ in 0..200 {
+        let ls = String::from_utf8_lossy(&c.ctr(&["tasks", "ls"]).stdout).to_string();
+        if ls.lines().any(|l| l.contains(&id) && l.contains("STOPPED")) {
+            stopped = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(stopped, "task never stopped");
+    let shims = c.shim_pids();
+    assert_eq!(shims.len(), 1, "{shims:?}");
+    let events = c.events();
+    // SAFETY: kill(2) on the shim our containerd started for this test.
+    unsafe { libc::kill(shims[0], libc::SIGKILL) };
+    // containerd notices, runs `shim delete`, and reports the recorded status.
+    let mut gone = false;
+    for _ in 0..200 {
+        let ls = String::from_utf8_lossy(&c.ctr(&["tasks", "ls", "-q"]).stdout).to_string();
+        if !ls.contains(&id) {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let all = events.stop();
+    assert!(gone, "task still listed after its shim died\n{}", c.log());
+    let exit = all.lines().find(|l| l.contains("/tasks/exit") && l.contains(&id));
+    assert!(exit.is_some_and(|l| l.contains("\"exit_status\":5")), "events:\n{all}\nlog:\n{}", c.log());
+}
+
+#[test]
+fn task_survives_containerd_restart() {
+    let Some(mut c) = setup() else { return };
+    let id = unique_id("restart");
+    let mut args = c.run_args(&id);
+    args.extend(["-d".into(), IMAGE.into(), id.clone(), "sleep".into(), "1000".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = c.ctr(&args);
+    assert!(out.status.success(), "{}", show(&out));
+    c.crash_and_restart().expect("restart containerd");
+    let ls = String::from_utf8_lossy(&c.ctr(&["tasks", "ls"]).stdout).to_string();
+    assert!(ls.lines().any(|l| l.contains(&id) && l.contains("RUNNING")), "after restart: {ls}\n{}", c.log());
+    let out = c.ctr(&["tasks", "kill", "-s", "SIGKILL", &id]);
+    assert!(out.status.success(), "{}", show(&out));
+    let mut stopped = false;
+    for _ in 0..200 {
+        let ls = String::from_utf8_lossy(&c.ctr(&["tasks", "ls"]).stdout).to_string();
+        if ls.lines().any(|l| l.contains(&id) && l.contains("STOPPED")) {
+            stopped = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(stopped, "task not stopped after kill\n{}", c.log());
+    let out = c.ctr(&["tasks", "delete", &id]);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = c.ctr(&["containers", "delete", &id]);
+    assert!(out.status.success(), "{}", show(&out));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(c.shim_pids().is_empty(), "shim left: {:?}", c.shim_pids());
+}

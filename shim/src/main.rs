@@ -40,6 +40,22 @@ const READY_FD: RawFd = 4;
 /// Environment variable naming a file the shim appends diagnostics to.
 const ENV_LOG: &str = "BERTH_SHIM_LOG";
 
+/// Logs a formatted line through [`log`], formatting only when logging is on.
+#[macro_export]
+macro_rules! slog {
+    ($($t:tt)*) => {
+        if $crate::log_enabled() {
+            $crate::log(&format!($($t)*));
+        }
+    };
+}
+
+/// Whether `$BERTH_SHIM_LOG` is set (checked once).
+pub fn log_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os(ENV_LOG).is_some())
+}
+
 /// Appends a diagnostic line to `$BERTH_SHIM_LOG`, if set. Never writes to
 /// stdout or stderr: containerd reads `start`'s combined output as the address.
 pub fn log(msg: &str) {

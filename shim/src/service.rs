@@ -146,7 +146,7 @@ fn exit_event(c: &Container, p: &Proc) -> TaskExit {
 
 impl Task for Service {
     fn state(&self, _: &TtrpcContext, req: api::StateRequest) -> TtResult<api::StateResponse> {
-        crate::log(&format!("rpc state {:?}", req));
+        crate::slog!("rpc state {:?}", req);
         Self::init_only(&req.exec_id)?;
         let c = self.get(&req.id)?;
         let p = c.proc.lock().unwrap();
@@ -171,7 +171,7 @@ impl Task for Service {
         _: &TtrpcContext,
         req: api::CreateTaskRequest,
     ) -> TtResult<api::CreateTaskResponse> {
-        crate::log(&format!("rpc create {:?}", req));
+        crate::slog!("rpc create {:?}", req);
         if req.terminal {
             return unimplemented("terminal (tty) containers");
         }
@@ -251,7 +251,7 @@ impl Task for Service {
     }
 
     fn start(&self, _: &TtrpcContext, req: api::StartRequest) -> TtResult<api::StartResponse> {
-        crate::log(&format!("rpc start {:?}", req));
+        crate::slog!("rpc start {:?}", req);
         Self::init_only(&req.exec_id)?;
         let c = self.get(&req.id)?;
         {
@@ -288,7 +288,7 @@ impl Task for Service {
     }
 
     fn delete(&self, _: &TtrpcContext, req: api::DeleteRequest) -> TtResult<api::DeleteResponse> {
-        crate::log(&format!("rpc delete {:?}", req));
+        crate::slog!("rpc delete {:?}", req);
         Self::init_only(&req.exec_id)?;
         let c = self.get(&req.id)?;
         {
@@ -321,7 +321,7 @@ impl Task for Service {
     }
 
     fn pids(&self, _: &TtrpcContext, req: api::PidsRequest) -> TtResult<api::PidsResponse> {
-        crate::log(&format!("rpc pids {:?}", req));
+        crate::slog!("rpc pids {:?}", req);
         let c = self.get(&req.id)?;
         let p = c.proc.lock().unwrap();
         let mut r = api::PidsResponse::new();
@@ -334,7 +334,7 @@ impl Task for Service {
     }
 
     fn kill(&self, _: &TtrpcContext, req: api::KillRequest) -> TtResult<Empty> {
-        crate::log(&format!("rpc kill {:?}", req));
+        crate::slog!("rpc kill {:?}", req);
         Self::init_only(&req.exec_id)?;
         let c = self.get(&req.id)?;
         if c.proc.lock().unwrap().exit.is_some() {
@@ -356,7 +356,7 @@ impl Task for Service {
     }
 
     fn wait(&self, _: &TtrpcContext, req: api::WaitRequest) -> TtResult<api::WaitResponse> {
-        crate::log(&format!("rpc wait {:?}", req));
+        crate::slog!("rpc wait {:?}", req);
         Self::init_only(&req.exec_id)?;
         let c = self.get(&req.id)?;
         let mut p = c.proc.lock().unwrap();
@@ -371,7 +371,7 @@ impl Task for Service {
     }
 
     fn connect(&self, _: &TtrpcContext, req: api::ConnectRequest) -> TtResult<api::ConnectResponse> {
-        crate::log(&format!("rpc connect {:?}", req));
+        crate::slog!("rpc connect {:?}", req);
         let mut r = api::ConnectResponse::new();
         r.shim_pid = std::process::id();
         if let Ok(c) = self.get(&req.id) {
