@@ -82,6 +82,8 @@ pub struct Containerd {
     /// Environment given to containerd (and so to the shims it starts).
     env: Vec<(String, String)>,
     child: Option<Child>,
+    /// Container ids handed out by `run_args*`, whose cgroups Drop removes.
+    ids: std::sync::Mutex<Vec<String>>,
 }
 
 impl Containerd {
@@ -96,7 +98,7 @@ impl Containerd {
             env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         env.push(("PATH".into(), path));
         env.push(("BERTH_SHIM_ROOT".into(), dir.join("runtime").display().to_string()));
-        let mut c = Containerd { dir, sock, env, child: None };
+        let mut c = Containerd { dir, sock, env, child: None, ids: Default::default() };
         c.spawn()?;
         Ok(c)
     }
@@ -174,10 +176,17 @@ impl Containerd {
     /// Arguments for `ctr run` that every test container gets: our runtime,
     /// a cgroup under /berth-test, FIFOs under the temp dir.
     pub fn run_args(&self, id: &str) -> Vec<String> {
+        self.run_args_with("io.containerd.berth.v2", id)
+    }
+
+    /// [`Containerd::run_args`] for another containerd runtime (e.g.
+    /// `io.containerd.runc.v2`, to compare).
+    pub fn run_args_with(&self, runtime: &str, id: &str) -> Vec<String> {
+        self.ids.lock().unwrap().push(id.to_string());
         vec![
             "run".into(),
             "--runtime".into(),
-            "io.containerd.berth.v2".into(),
+            runtime.into(),
             "--cgroup".into(),
             format!("/berth-test/{id}"),
             "--fifo-dir".into(),
@@ -212,8 +221,13 @@ impl Containerd {
         }
     }
 
-    /// Pids of shim processes serving this containerd.
+    /// Pids of our shim processes serving this containerd.
     pub fn shim_pids(&self) -> Vec<i32> {
+        self.pids_of(SHIM)
+    }
+
+    /// Pids of processes named `binary` whose arguments name this containerd.
+    pub fn pids_of(&self, binary: &str) -> Vec<i32> {
         let needle = self.sock.display().to_string();
         let mut pids = Vec::new();
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -221,7 +235,7 @@ impl Containerd {
             let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else { continue };
             let args: Vec<String> =
                 cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).to_string()).collect();
-            if args.first().is_some_and(|a| a.ends_with(SHIM)) && args.iter().any(|a| *a == needle) {
+            if args.first().is_some_and(|a| a.ends_with(binary)) && args.iter().any(|a| *a == needle) {
                 pids.push(pid);
             }
         }
@@ -235,12 +249,12 @@ impl Drop for Containerd {
             self.remove_all();
         }
         self.stop();
-        for pid in self.shim_pids() {
+        for pid in self.shim_pids().into_iter().chain(self.pids_of("containerd-shim-runc-v2")) {
             // SAFETY: kill(2) on a shim started for our own containerd.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         unmount_under(&self.dir);
-        remove_test_cgroups();
+        remove_test_cgroups(&self.ids.lock().unwrap());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -263,15 +277,16 @@ pub fn unmount_under(dir: &Path) {
     }
 }
 
-/// Removes the (empty) cgroups this test process's containers used.
-pub fn remove_test_cgroups() {
-    let ours = format!("bit-{}-", std::process::id());
+/// Removes the (empty) cgroups `/berth-test/<id>` of the given containers,
+/// in every hierarchy (v1 controllers and the v2 mount).
+pub fn remove_test_cgroups(ids: &[String]) {
+    let mut bases = vec![PathBuf::from("/sys/fs/cgroup/berth-test")];
     for ctl in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
-        let base = ctl.path().join("berth-test");
-        for e in std::fs::read_dir(&base).into_iter().flatten().flatten() {
-            if e.file_name().to_string_lossy().starts_with(&ours) {
-                let _ = std::fs::remove_dir(e.path());
-            }
+        bases.push(ctl.path().join("berth-test"));
+    }
+    for base in bases {
+        for id in ids {
+            let _ = std::fs::remove_dir(base.join(id));
         }
     }
 }

@@ -207,3 +207,55 @@ fn task_survives_containerd_restart() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(c.shim_pids().is_empty(), "shim left: {:?}", c.shim_pids());
 }
+
+/// Resident and private memory (kB) of a process, from /proc.
+fn rss_kb(pid: i32) -> (u64, u64) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |k: &str| {
+        s.lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("RssAnon:"))
+}
+
+/// Benchmark, not a check: shim RSS and `ctr run --rm` latency, berth's shim
+/// + berth against containerd-shim-runc-v2 + runc. Run with
+/// `cargo test --release -p integration --test containerd -- --ignored --nocapture measure`.
+#[test]
+#[ignore]
+fn measure_shim_rss_and_run_latency() {
+    let Some(c) = setup() else { return };
+    for runtime in ["io.containerd.berth.v2", "io.containerd.runc.v2"] {
+        let shim = if runtime.contains("berth") { SHIM } else { "containerd-shim-runc-v2" };
+        let id = unique_id("rss");
+        let mut args = c.run_args_with(runtime, &id);
+        args.extend(["-d".into(), IMAGE.into(), id.clone(), "sleep".into(), "1000".into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = c.ctr(&args);
+        assert!(out.status.success(), "{}", show(&out));
+        std::thread::sleep(Duration::from_millis(500));
+        let pids = c.pids_of(shim);
+        assert_eq!(pids.len(), 1, "{shim}: {pids:?}");
+        let (rss, anon) = rss_kb(pids[0]);
+        let _ = c.ctr(&["tasks", "kill", "-s", "SIGKILL", &id]);
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = c.ctr(&["tasks", "delete", &id]);
+        let _ = c.ctr(&["containers", "delete", &id]);
+
+        let n = 10;
+        let t0 = std::time::Instant::now();
+        for _ in 0..n {
+            let id = unique_id("lat");
+            let mut args = c.run_args_with(runtime, &id);
+            args.extend(["--rm".into(), IMAGE.into(), id.clone(), "true".into()]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = c.ctr(&args);
+            assert!(out.status.success(), "{}", show(&out));
+        }
+        let per = t0.elapsed() / n;
+        eprintln!("MEASURE {runtime}: shim VmRSS {rss} kB (RssAnon {anon} kB); ctr run --rm true: {per:?} per run (mean of {n})");
+    }
+}

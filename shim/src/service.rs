@@ -25,7 +25,9 @@ use crate::{state, stdio};
 type TtResult<T> = ttrpc::Result<T>;
 
 fn err(code: Code, msg: impl Into<String>) -> ttrpc::Error {
-    ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg.into()))
+    let msg = msg.into();
+    crate::slog!("error {code:?}: {msg}");
+    ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg))
 }
 
 fn unimplemented<T>(what: &str) -> TtResult<T> {
