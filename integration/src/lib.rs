@@ -235,7 +235,7 @@ impl Containerd {
             let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else { continue };
             let args: Vec<String> =
                 cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).to_string()).collect();
-            if args.first().is_some_and(|a| a.ends_with(binary)) && args.iter().any(|a| *a == needle) {
+            if args.first().is_some_and(|a| a.ends_with(binary)) && args.contains(&needle) {
                 pids.push(pid);
             }
         }
@@ -335,34 +335,57 @@ impl Containerd {
         self.spawn()
     }
 
-    /// Starts `ctr events` in the background; stop it with [`EventStream::stop`].
+    /// Starts `ctr events` in the background; read it with
+    /// [`EventStream::wait_for`] and [`EventStream::stop`].
     pub fn events(&self) -> EventStream {
         let mut cmd = Command::new("ctr");
         cmd.arg("--address").arg(&self.sock).arg("events");
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
         let mut child = cmd.spawn().expect("spawn ctr events");
         let mut out = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = out.read_to_string(&mut s);
-            s
+        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = text.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
         });
-        std::thread::sleep(Duration::from_millis(300));
-        EventStream { child: Some(child), reader: Some(reader) }
+        // `ctr events` subscribes after it connects; give it a moment.
+        std::thread::sleep(Duration::from_millis(700));
+        EventStream { child: Some(child), text }
     }
 }
 
 /// A running `ctr events`.
 pub struct EventStream {
     child: Option<Child>,
-    reader: Option<std::thread::JoinHandle<String>>,
+    text: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl EventStream {
+    /// Waits until `pred` holds for the output so far, at most `timeout`;
+    /// returns whether it did.
+    pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if pred(&self.text.lock().unwrap()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     /// Stops `ctr events` and returns everything it printed.
     pub fn stop(mut self) -> String {
         self.kill();
-        self.reader.take().map(|r| r.join().unwrap_or_default()).unwrap_or_default()
+        std::thread::sleep(Duration::from_millis(50));
+        let s = self.text.lock().unwrap().clone();
+        s
     }
 
     fn kill(&mut self) {

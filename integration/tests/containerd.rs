@@ -126,7 +126,7 @@ fn events_arrive_in_order() {
     let id = unique_id("ev");
     let out = run(&c, &id, &["sh", "-c", "exit 4"]);
     assert_eq!(out.status.code(), Some(4), "{}", show(&out));
-    std::thread::sleep(Duration::from_millis(500));
+    events.wait_for(Duration::from_secs(10), |t| t.contains("/tasks/delete"));
     let all = events.stop();
     let got = topics_for(&all, &id);
     assert_eq!(got, ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"], "{all}");
@@ -169,7 +169,7 @@ fn shim_killed_then_containerd_cleans_up_with_recorded_status() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    events.wait_for(Duration::from_secs(10), |t| t.lines().any(|l| l.contains("/tasks/exit") && l.contains(&id)));
     let all = events.stop();
     assert!(gone, "task still listed after its shim died\n{}", c.log());
     let exit = all.lines().find(|l| l.contains("/tasks/exit") && l.contains(&id));
@@ -208,8 +208,8 @@ fn task_survives_containerd_restart() {
     assert!(c.shim_pids().is_empty(), "shim left: {:?}", c.shim_pids());
 }
 
-/// Resident and private memory (kB) of a process, from /proc.
-fn rss_kb(pid: i32) -> (u64, u64) {
+/// Resident and private memory (kB) and thread count of a process, from /proc.
+fn rss_kb(pid: i32) -> (u64, u64, u64) {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |k: &str| {
         s.lines()
@@ -218,11 +218,11 @@ fn rss_kb(pid: i32) -> (u64, u64) {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    (field("VmRSS:"), field("RssAnon:"))
+    (field("VmRSS:"), field("RssAnon:"), field("Threads:"))
 }
 
 /// Benchmark, not a check: shim RSS and `ctr run --rm` latency, berth's shim
-/// + berth against containerd-shim-runc-v2 + runc. Run with
+/// and berth against containerd-shim-runc-v2 and runc. Run with
 /// `cargo test --release -p integration --test containerd -- --ignored --nocapture measure`.
 #[test]
 #[ignore]
@@ -239,7 +239,7 @@ fn measure_shim_rss_and_run_latency() {
         std::thread::sleep(Duration::from_millis(500));
         let pids = c.pids_of(shim);
         assert_eq!(pids.len(), 1, "{shim}: {pids:?}");
-        let (rss, anon) = rss_kb(pids[0]);
+        let (rss, anon, threads) = rss_kb(pids[0]);
         let _ = c.ctr(&["tasks", "kill", "-s", "SIGKILL", &id]);
         std::thread::sleep(Duration::from_millis(300));
         let _ = c.ctr(&["tasks", "delete", &id]);
@@ -256,6 +256,30 @@ fn measure_shim_rss_and_run_latency() {
             assert!(out.status.success(), "{}", show(&out));
         }
         let per = t0.elapsed() / n;
-        eprintln!("MEASURE {runtime}: shim VmRSS {rss} kB (RssAnon {anon} kB); ctr run --rm true: {per:?} per run (mean of {n})");
+        eprintln!("MEASURE {runtime}: shim VmRSS {rss} kB (RssAnon {anon} kB, {threads} threads); ctr run --rm true: {per:?} per run (mean of {n})");
     }
+}
+
+#[test]
+fn twenty_containers_in_parallel() {
+    let Some(c) = setup() else { return };
+    let c = std::sync::Arc::new(c);
+    let handles: Vec<_> = (0..20)
+        .map(|i| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let id = unique_id("par");
+                let code = i % 7;
+                let out = run(&c, &id, &["sh", "-c", &format!("echo n{i}; exit {code}")]);
+                (i, code, out)
+            })
+        })
+        .collect();
+    for h in handles {
+        let (i, code, out) = h.join().unwrap();
+        assert_eq!(out.status.code(), Some(code), "container {i}: {}", show(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("n{i}"), "{}", show(&out));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(c.shim_pids().is_empty(), "shims left: {:?}", c.shim_pids());
 }

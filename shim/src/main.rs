@@ -149,6 +149,8 @@ fn start(a: &Args) {
             Ok(())
         });
     }
+    // Never waited for: the server outlives us and is re-parented when we exit.
+    #[allow(clippy::zombie_processes)]
     let child = cmd.spawn().unwrap_or_else(|e| fail(format!("spawn server: {e}")));
     drop(ready_w);
     drop(listener);
