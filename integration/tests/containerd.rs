@@ -1,0 +1,285 @@
+//! containerd → containerd-shim-berth-v2 → runtime, end to end, through `ctr`.
+//!
+//! Each test starts its own containerd (see `integration::Containerd`), whose
+//! Drop cleans up everything even when the test fails. The runtime the shim
+//! drives is berth (target/<profile>/berth) unless BERTH_IT_RUNTIME names
+//! another (e.g. `runc`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use integration::{run_timeout, unique_id, workspace_binary, which, Containerd, IMAGE, SHIM};
+
+/// Starts containerd with our shim and the runtime under test, and imports
+/// the image; `None` (after a loud message) when containerd is not installed.
+fn setup() -> Option<Containerd> {
+    if which("containerd").is_none() || which("ctr").is_none() {
+        eprintln!("\n!!! SKIPPING containerd tests: containerd/ctr not installed (scripts/setup.sh --tests installs them) !!!\n");
+        return None;
+    }
+    let shim = workspace_binary("containerd-shim-berth-v2", SHIM).expect("build shim");
+    let runtime: PathBuf = match std::env::var("BERTH_IT_RUNTIME") {
+        Ok(r) if !r.is_empty() => which(&r).unwrap_or_else(|| PathBuf::from(r)),
+        _ => workspace_binary("berth", "berth").expect("build berth"),
+    };
+    let shim_dir = shim.parent().unwrap().to_path_buf();
+    let log = std::env::temp_dir().join("berth-shim-it.log");
+    let c = Containerd::start(
+        &shim_dir,
+        &[
+            ("BERTH_SHIM_RUNTIME", runtime.to_str().unwrap()),
+            ("BERTH_SHIM_LOG", log.to_str().unwrap()),
+        ],
+    )
+    .expect("start containerd");
+    c.import_image().expect("import image");
+    Some(c)
+}
+
+fn run(c: &Containerd, id: &str, cmd: &[&str]) -> std::process::Output {
+    let mut args = c.run_args(id);
+    args.push("--rm".into());
+    args.push(IMAGE.into());
+    args.push(id.into());
+    args.extend(cmd.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    c.ctr(&args)
+}
+
+fn show(out: &std::process::Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn run_reports_exit_code_and_output() {
+    let Some(c) = setup() else { return };
+    let id = unique_id("exit");
+    let out = run(&c, &id, &["sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}\ncontainerd log:\n{}", show(&out), c.log());
+
+    let id = unique_id("echo");
+    let out = run(&c, &id, &["echo", "hello"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello", "{}", show(&out));
+
+    let id = unique_id("stderr");
+    let out = run(&c, &id, &["sh", "-c", "echo oops >&2; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("oops"), "{}", show(&out));
+
+    // Nothing of ours is left in containerd once --rm is done.
+    let ls = c.ctr(&["tasks", "ls", "-q"]);
+    assert_eq!(String::from_utf8_lossy(&ls.stdout).trim(), "", "tasks left: {}", show(&ls));
+    assert!(c.shim_pids().is_empty(), "shims still running: {:?}", c.shim_pids());
+}
+
+#[test]
+fn kill_stops_a_long_running_task() {
+    let Some(c) = setup() else { return };
+    let id = unique_id("kill");
+    // Foreground `ctr run` in a thread: it returns with the task's exit code.
+    let runner = {
+        let mut args = c.run_args(&id);
+        args.extend(["--rm".into(), IMAGE.into(), id.clone(), "sleep".into(), "1000".into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = c.ctr_cmd(&args);
+        std::thread::spawn(move || run_timeout(cmd, Duration::from_secs(90)))
+    };
+    let mut running = false;
+    for _ in 0..200 {
+        let ls = c.ctr(&["tasks", "ls"]);
+        let listing = String::from_utf8_lossy(&ls.stdout).to_string();
+        if listing.lines().any(|l| l.contains(&id) && l.contains("RUNNING")) {
+            running = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(running, "task never ran\n{}", c.log());
+    let out = c.ctr(&["tasks", "kill", "-s", "SIGKILL", &id]);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = runner.join().unwrap();
+    assert_eq!(out.status.code(), Some(137), "{}", show(&out));
+    // Killing a finished task is an error, never a hang.
+    let ls = c.ctr(&["tasks", "ls", "-q"]);
+    assert_eq!(String::from_utf8_lossy(&ls.stdout).trim(), "", "{}", show(&ls));
+}
+
+/// The `/tasks/...` topics in `ctr events` output that concern `id`, in order.
+fn topics_for(events: &str, id: &str) -> Vec<String> {
+    events
+        .lines()
+        .filter(|l| l.contains(id))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")).map(String::from))
+        .collect()
+}
+
+#[test]
+fn events_arrive_in_order() {
+    let Some(c) = setup() else { return };
+    let events = c.events();
+    let id = unique_id("ev");
+    let out = run(&c, &id, &["sh", "-c", "exit 4"]);
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    events.wait_for(Duration::from_secs(10), |t| t.contains("/tasks/delete"));
+    let all = events.stop();
+    let got = topics_for(&all, &id);
+    assert_eq!(got, ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"], "{all}");
+    let exit = all.lines().find(|l| l.contains("/tasks/exit")).unwrap();
+    assert!(exit.contains("\"exit_status\":4"), "{exit}");
+}
+
+#[test]
+fn shim_killed_then_containerd_cleans_up_with_recorded_status() {
+    let Some(c) = setup() else { return };
+    let id = unique_id("shimkill");
+    // The task exits with 5 while nobody deletes it (-d); the shim records it.
+    let mut args = c.run_args(&id);
+    args.extend(["-d".into(), IMAGE.into(), id.clone(), "sh".into(), "-c".into(), "exit 5".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = c.ctr(&args);
+    assert!(out.status.success(), "{}", show(&out));
+    let mut stopped = false;
+    for _ in 0..200 {
+        let ls = String::from_utf8_lossy(&c.ctr(&["tasks", "ls"]).stdout).to_string();
+        if ls.lines().any(|l| l.contains(&id) && l.contains("STOPPED")) {
+            stopped = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(stopped, "task never stopped");
+    let shims = c.shim_pids();
+    assert_eq!(shims.len(), 1, "{shims:?}");
+    let events = c.events();
+    // SAFETY: kill(2) on the shim our containerd started for this test.
+    unsafe { libc::kill(shims[0], libc::SIGKILL) };
+    // containerd notices, runs `shim delete`, and reports the recorded status.
+    let mut gone = false;
+    for _ in 0..200 {
+        let ls = String::from_utf8_lossy(&c.ctr(&["tasks", "ls", "-q"]).stdout).to_string();
+        if !ls.contains(&id) {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    events.wait_for(Duration::from_secs(10), |t| t.lines().any(|l| l.contains("/tasks/exit") && l.contains(&id)));
+    let all = events.stop();
+    assert!(gone, "task still listed after its shim died\n{}", c.log());
+    let exit = all.lines().find(|l| l.contains("/tasks/exit") && l.contains(&id));
+    assert!(exit.is_some_and(|l| l.contains("\"exit_status\":5")), "events:\n{all}\nlog:\n{}", c.log());
+}
+
+#[test]
+fn task_survives_containerd_restart() {
+    let Some(mut c) = setup() else { return };
+    let id = unique_id("restart");
+    let mut args = c.run_args(&id);
+    args.extend(["-d".into(), IMAGE.into(), id.clone(), "sleep".into(), "1000".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = c.ctr(&args);
+    assert!(out.status.success(), "{}", show(&out));
+    c.crash_and_restart().expect("restart containerd");
+    let ls = String::from_utf8_lossy(&c.ctr(&["tasks", "ls"]).stdout).to_string();
+    assert!(ls.lines().any(|l| l.contains(&id) && l.contains("RUNNING")), "after restart: {ls}\n{}", c.log());
+    let out = c.ctr(&["tasks", "kill", "-s", "SIGKILL", &id]);
+    assert!(out.status.success(), "{}", show(&out));
+    let mut stopped = false;
+    for _ in 0..200 {
+        let ls = String::from_utf8_lossy(&c.ctr(&["tasks", "ls"]).stdout).to_string();
+        if ls.lines().any(|l| l.contains(&id) && l.contains("STOPPED")) {
+            stopped = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(stopped, "task not stopped after kill\n{}", c.log());
+    let out = c.ctr(&["tasks", "delete", &id]);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = c.ctr(&["containers", "delete", &id]);
+    assert!(out.status.success(), "{}", show(&out));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(c.shim_pids().is_empty(), "shim left: {:?}", c.shim_pids());
+}
+
+/// Resident and private memory (kB) and thread count of a process, from /proc.
+fn rss_kb(pid: i32) -> (u64, u64, u64) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |k: &str| {
+        s.lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("RssAnon:"), field("Threads:"))
+}
+
+/// Benchmark, not a check: shim RSS and `ctr run --rm` latency, berth's shim
+/// and berth against containerd-shim-runc-v2 and runc. Run with
+/// `cargo test --release -p integration --test containerd -- --ignored --nocapture measure`.
+#[test]
+#[ignore]
+fn measure_shim_rss_and_run_latency() {
+    let Some(c) = setup() else { return };
+    for runtime in ["io.containerd.berth.v2", "io.containerd.runc.v2"] {
+        let shim = if runtime.contains("berth") { SHIM } else { "containerd-shim-runc-v2" };
+        let id = unique_id("rss");
+        let mut args = c.run_args_with(runtime, &id);
+        args.extend(["-d".into(), IMAGE.into(), id.clone(), "sleep".into(), "1000".into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = c.ctr(&args);
+        assert!(out.status.success(), "{}", show(&out));
+        std::thread::sleep(Duration::from_millis(500));
+        let pids = c.pids_of(shim);
+        assert_eq!(pids.len(), 1, "{shim}: {pids:?}");
+        let (rss, anon, threads) = rss_kb(pids[0]);
+        let _ = c.ctr(&["tasks", "kill", "-s", "SIGKILL", &id]);
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = c.ctr(&["tasks", "delete", &id]);
+        let _ = c.ctr(&["containers", "delete", &id]);
+
+        let n = 10;
+        let t0 = std::time::Instant::now();
+        for _ in 0..n {
+            let id = unique_id("lat");
+            let mut args = c.run_args_with(runtime, &id);
+            args.extend(["--rm".into(), IMAGE.into(), id.clone(), "true".into()]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = c.ctr(&args);
+            assert!(out.status.success(), "{}", show(&out));
+        }
+        let per = t0.elapsed() / n;
+        eprintln!("MEASURE {runtime}: shim VmRSS {rss} kB (RssAnon {anon} kB, {threads} threads); ctr run --rm true: {per:?} per run (mean of {n})");
+    }
+}
+
+#[test]
+fn twenty_containers_in_parallel() {
+    let Some(c) = setup() else { return };
+    let c = std::sync::Arc::new(c);
+    let handles: Vec<_> = (0..20)
+        .map(|i| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let id = unique_id("par");
+                let code = i % 7;
+                let out = run(&c, &id, &["sh", "-c", &format!("echo n{i}; exit {code}")]);
+                (i, code, out)
+            })
+        })
+        .collect();
+    for h in handles {
+        let (i, code, out) = h.join().unwrap();
+        assert_eq!(out.status.code(), Some(code), "container {i}: {}", show(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("n{i}"), "{}", show(&out));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(c.shim_pids().is_empty(), "shims left: {:?}", c.shim_pids());
+}
