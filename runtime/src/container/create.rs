@@ -65,6 +65,8 @@ pub fn create(root: &Root, o: CreateOpts) -> Result<Created> {
     }
     let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let placement = cgroups::resolve(cg_path, &o.id)?;
+    // LSM labels are checked against the host before anything exists.
+    let (lsm_writes, mount_context) = lsm_plan(&bundle.spec)?;
     // Compiled before anything exists: a bad profile leaves nothing behind.
     // The compile costs milliseconds; the cache under the root (a name no
     // container id can take) makes repeats cost microseconds.
@@ -74,9 +76,31 @@ pub fn create(root: &Root, o: CreateOpts) -> Result<Created> {
     };
     let locked = root.create_container_dir(&o.id)?;
     let mut guard = Cleanup { locked: &locked, placement: Some(&placement), pid: 0 };
-    let pid = build(&o, &bundle, &plan, &placement, &locked, terminal, filter.as_ref(), &mut guard).map_err(|e| e.context(format!("create {}", o.id)))?;
+    let extras = InitExtras { seccomp: filter.as_ref(), lsm: &lsm_writes, mount_context: mount_context.as_deref() };
+    let pid = build(&o, &bundle, &plan, &placement, &locked, terminal, extras, &mut guard).map_err(|e| e.context(format!("create {}", o.id)))?;
     guard.disarm();
     Ok(Created { pid })
+}
+
+/// Security settings prepared by the parent for the init.
+struct InitExtras<'a> {
+    seccomp: Option<&'a crate::seccomp::Filter>,
+    lsm: &'a [(&'static str, String)],
+    mount_context: Option<&'a str>,
+}
+
+/// LSM writes for the init and the mount label option; the host is probed
+/// only when a label is asked for.
+fn lsm_plan(spec: &oci_spec::runtime::Spec) -> Result<(Vec<(&'static str, String)>, Option<String>)> {
+    let p = spec.process().as_ref();
+    let aa = p.and_then(|p| p.apparmor_profile().as_deref()).filter(|s| !s.is_empty());
+    let se = p.and_then(|p| p.selinux_label().as_deref()).filter(|s| !s.is_empty());
+    let ml = spec.linux().as_ref().and_then(|l| l.mount_label().as_deref()).filter(|s| !s.is_empty());
+    if aa.is_none() && se.is_none() && ml.is_none() {
+        return Ok((Vec::new(), None));
+    }
+    let host = crate::lsm::Host::probe();
+    Ok((crate::lsm::plan(host, aa, se)?, crate::lsm::mount_context(host, ml)?))
 }
 
 /// Undo a failed create: kill the init, remove cgroups and the state dir.
@@ -124,7 +148,7 @@ fn build(
     placement: &Placement,
     locked: &Locked,
     terminal: bool,
-    filter: Option<&crate::seccomp::Filter>,
+    extras: InitExtras,
     guard: &mut Cleanup,
 ) -> Result<i32> {
     let spec = &bundle.spec;
@@ -168,7 +192,9 @@ fn build(
         no_new_keyring: o.no_new_keyring,
         preserve_fds: o.preserve_fds,
         extra_env: &o.extra_env,
-        seccomp: filter,
+        seccomp: extras.seccomp,
+        lsm: extras.lsm,
+        mount_context: extras.mount_context,
         parent: std::process::id() as i32,
         close: [locked.raw_fd(), parent_chan.raw_fd()],
     };

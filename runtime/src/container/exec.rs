@@ -76,14 +76,11 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
         Status::Paused => return Err(Error::msg(format!("cannot exec in container {id}: it is paused (use --ignore-paused)"))),
         s => return Err(Error::msg(format!("cannot exec in container {id}: it is {}", s.as_str()))),
     }
-    if o.apparmor.as_deref().is_some_and(|p| !p.is_empty()) && !std::path::Path::new("/sys/kernel/security/apparmor").exists() {
-        return Err(Error::msg("an AppArmor profile was given, but AppArmor is not enabled on this host").field("--apparmor"));
-    }
-    if o.process_label.as_deref().is_some_and(|p| !p.is_empty()) && !std::path::Path::new("/sys/fs/selinux/enforce").exists() {
-        return Err(Error::msg("an SELinux label was given, but SELinux is not enabled on this host").field("--process-label"));
-    }
     let spec = config::load(&st.bundle)?.spec;
     let p = build_process(&spec, &o)?;
+    let aa = o.apparmor.as_deref().or(p.apparmor_profile().as_deref()).filter(|s| !s.is_empty());
+    let se = o.process_label.as_deref().or(p.selinux_label().as_deref()).filter(|s| !s.is_empty());
+    let lsm_writes = if aa.is_some() || se.is_some() { crate::lsm::plan(crate::lsm::Host::probe(), aa, se)? } else { Vec::new() };
     // The container's seccomp profile applies to exec'd processes too.
     let filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(crate::seccomp::build_cached(s, &root.dir.join("@seccomp-cache"))?),
@@ -154,7 +151,7 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
             if pid == 0 {
                 // SAFETY: closing our copy of the parent's end in the child.
                 unsafe { libc::close(parent_chan.raw_fd()) };
-                let e = match child(&p, &joins, &child_chan, console_target.as_ref(), o.preserve_fds, filter.as_ref()) {
+                let e = match child(&p, &joins, &child_chan, console_target.as_ref(), o.preserve_fds, filter.as_ref(), &lsm_writes) {
                     Err(e) => e,
                     Ok(never) => match never {},
                 };
@@ -293,6 +290,7 @@ fn child(
     console_sock: Option<&OwnedFd>,
     preserve: u32,
     filter: Option<&crate::seccomp::Filter>,
+    lsm: &[(&'static str, String)],
 ) -> Result<std::convert::Infallible> {
     // SAFETY: prctl with integer arguments; keeps the container's processes
     // from reading this process's memory while it still runs Berth's code.
@@ -342,6 +340,9 @@ fn child(
     let env = p.env().clone().unwrap_or_default();
     let args = p.args().clone().unwrap_or_default();
     let exe = process::find_executable(&args[0], &env).map_err(|e| e.field("process.args[0]"))?;
+    if !lsm.is_empty() {
+        crate::lsm::apply(&crate::procfs::open_proc()?, lsm)?;
+    }
     process::prepare_fds(preserve)?;
     let caps = p.capabilities().as_ref();
     let nnp = p.no_new_privileges().unwrap_or(false);

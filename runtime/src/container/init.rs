@@ -28,6 +28,8 @@ pub struct InitCtx<'a> {
     pub preserve_fds: u32,
     pub extra_env: &'a [String],
     pub seccomp: Option<&'a crate::seccomp::Filter>,
+    pub lsm: &'a [(&'static str, String)],
+    pub mount_context: Option<&'a str>,
     pub parent: i32,
     /// The parent's descriptors the init inherited but must not hold: the
     /// state lock and the parent's end of the socketpair.
@@ -150,6 +152,7 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
         terminal: process.terminal().unwrap_or(false),
         cgroupns: plan.new_cgroupns,
         cgroups: ctx.cgroup_mounts,
+        mount_context: ctx.mount_context,
     };
     rootfs::prepare(&rctx)?;
 
@@ -169,10 +172,12 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
 
     rootfs::pivot(&rctx)?;
 
-    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()).filter(|s| !s.is_empty()) {
+        let proc = crate::procfs::open_proc().map_err(|e| e.field("linux.sysctl"))?;
         for (k, v) in sysctl {
-            let path = format!("/proc/sys/{}", k.replace('.', "/"));
-            std::fs::write(&path, v.as_bytes()).map_err(|e| Error::os(format!("set sysctl {k}={v} ({path})"), e).field(format!("linux.sysctl.{k}")))?;
+            let rel = format!("sys/{}", k.replace('.', "/"));
+            crate::procfs::write(&proc, &rel, v.as_bytes())
+                .map_err(|e| e.context(format!("set sysctl {k}={v}")).field(format!("linux.sysctl.{k}")))?;
         }
     }
     if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
@@ -215,6 +220,10 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
     let args = process.args().as_deref().unwrap_or(&[]);
     let exe = process::find_executable(&args[0], &env(ctx)).map_err(|e| e.field("process.args[0]"))?;
 
+    if !ctx.lsm.is_empty() {
+        let proc = crate::procfs::open_proc()?;
+        crate::lsm::apply(&proc, ctx.lsm)?;
+    }
     process::prepare_fds(ctx.preserve_fds)?;
     let caps = process.capabilities().as_ref();
     let nnp = process.no_new_privileges().unwrap_or(false);

@@ -15,7 +15,7 @@ mod devices;
 mod mounts;
 mod options;
 mod safepath;
-mod sys;
+pub(crate) mod sys;
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
@@ -60,6 +60,9 @@ pub struct RootfsCtx<'a> {
     /// Hierarchies for "cgroup"/"cgroup2" mounts (empty if the container has
     /// no cgroup).
     pub cgroups: &'a [CgroupMount],
+    /// `context="<linux.mountLabel>"` for filesystems that take it (SELinux
+    /// hosts only; the caller refuses a label elsewhere).
+    pub mount_context: Option<&'a str>,
 }
 
 /// Propagation for "/" and, when it differs from what "/" gives it, for the

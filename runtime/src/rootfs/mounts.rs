@@ -61,7 +61,14 @@ pub(crate) fn mount_entry(ctx: &RootfsCtx, root: BorrowedFd, index: usize, m: &M
     } else {
         let dest = open_in_root(root, e.dest, Kind::Dir, true).map_err(|err| e.err(err))?;
         let source = m.source().as_deref().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(typ));
-        let data = (!opts.data.is_empty()).then(|| CString::new(opts.data.as_str())).transpose().map_err(|_| e.err(einval()))?;
+        // Filesystems whose files get a label from a mount option.
+        let labelled = match ctx.mount_context {
+            Some(c) if ["tmpfs", "devpts", "mqueue"].contains(&typ) => {
+                if opts.data.is_empty() { c.to_string() } else { format!("{},{c}", opts.data) }
+            }
+            _ => opts.data.clone(),
+        };
+        let data = (!labelled.is_empty()).then(|| CString::new(labelled.as_str())).transpose().map_err(|_| e.err(einval()))?;
         let res = sys::mount(Some(&sys::cstr(&source).map_err(|err| e.err(err))?), &fd_path(dest.as_fd()), Some(&cstring(typ)), opts.flags, data.as_deref());
         match res {
             Ok(()) => None,

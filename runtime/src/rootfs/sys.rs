@@ -51,6 +51,11 @@ pub(crate) enum Resolve {
     InRoot,
     /// A single fresh component: no symlink may be followed at all.
     Plain,
+    /// Inside one mount: plain symlinks (like procfs's `self`) may be
+    /// followed, but no magic links, no `..` above the dirfd and no mount
+    /// crossings — what a write into /proc needs so that nothing the
+    /// container mounted or linked can redirect it.
+    SameMount,
 }
 
 pub(crate) fn cstr(path: &Path) -> io::Result<CString> {
@@ -70,6 +75,7 @@ pub(crate) fn openat2(dirfd: BorrowedFd, path: &Path, flags: libc::c_int, mode: 
     let resolve = match how {
         Resolve::InRoot => RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
         Resolve::Plain => RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+        Resolve::SameMount => RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
     };
     let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
     let path = if path.as_os_str().is_empty() { Path::new(".") } else { path };

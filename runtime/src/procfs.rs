@@ -1,0 +1,79 @@
+//! Writes into /proc that cannot be redirected (CVE-2025-52881 class).
+//!
+//! After pivot_root, "/proc" is whatever the container's mounts made it. A
+//! write meant for a sysctl or an LSM attribute must land in a real procfs
+//! file: /proc is opened and checked to be procfs, and the file is reached
+//! from it without crossing a mount, following a magic link or climbing out.
+
+use crate::error::{Error, Result};
+use crate::rootfs::sys::{openat2, Resolve};
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+
+/// statfs f_type of procfs.
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// Open /proc (as this process sees it) and check that it is procfs.
+pub fn open_proc() -> Result<OwnedFd> {
+    open_proc_at(Path::new("/proc"))
+}
+
+fn open_proc_at(path: &Path) -> Result<OwnedFd> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags_dir()
+        .open(path)
+        .map_err(|e| Error::os(format!("open {}", path.display()), e))?;
+    let fd: OwnedFd = f.into();
+    // SAFETY: fstatfs fills a statfs struct we own, from a descriptor we own.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(Error::last(format!("statfs {}", path.display())));
+    }
+    if st.f_type as i64 != PROC_SUPER_MAGIC {
+        return Err(Error::msg(format!("{} is not a procfs mount; refusing to write through it", path.display())));
+    }
+    Ok(fd)
+}
+
+trait DirFlags {
+    fn custom_flags_dir(&mut self) -> &mut Self;
+}
+
+impl DirFlags for std::fs::OpenOptions {
+    fn custom_flags_dir(&mut self) -> &mut Self {
+        std::os::unix::fs::OpenOptionsExt::custom_flags(self, libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+    }
+}
+
+/// Write `data` to `rel` (e.g. "sys/net/ipv4/ip_forward", "self/attr/exec")
+/// under a checked /proc descriptor.
+pub fn write(proc_fd: &OwnedFd, rel: &str, data: &[u8]) -> Result<()> {
+    let fd = openat2(proc_fd.as_fd(), Path::new(rel), libc::O_WRONLY, 0, Resolve::SameMount)
+        .map_err(|e| Error::os(format!("open /proc/{rel}"), e))?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(data).map_err(|e| Error::os(format!("write /proc/{rel}"), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_non_procfs() {
+        let e = open_proc_at(Path::new("/tmp")).unwrap_err();
+        assert!(e.to_string().contains("not a procfs"), "{e}");
+    }
+
+    #[test]
+    fn writes_through_real_proc_and_refuses_escapes() {
+        let p = open_proc().unwrap();
+        // Our own oom_score_adj: raising it is always allowed.
+        let cur = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap();
+        write(&p, "self/oom_score_adj", cur.trim().as_bytes()).unwrap();
+        // Magic links and climbing out are refused.
+        assert!(write(&p, "self/cwd/x", b"").is_err());
+        assert!(write(&p, "../tmp/x", b"").is_err());
+    }
+}
