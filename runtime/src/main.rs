@@ -294,3 +294,63 @@ fn create_opts(a: CreateArgs) -> CreateOpts {
         extra_env,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// clap checks its own definition (duplicate flags, type mismatches)
+    /// only when asked: a conflict would otherwise panic at run time.
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// The calls engines make parse as intended.
+    #[test]
+    fn engine_command_lines_parse() {
+        let lines: &[&[&str]] = &[
+            &["berth", "--root", "/r", "--log", "/b/log.json", "--log-format", "json", "create", "--bundle", "/b", "--pid-file", "/b/init.pid", "id"],
+            &["berth", "--log-format=json", "--log", "/f", "create", "--bundle", "/b", "--pid-file", "/p", "--console-socket", "/s", "id"],
+            &["berth", "--root", "/r", "delete", "--force", "id"],
+            &["berth", "--root", "/r", "exec", "--process", "/p.json", "--detach", "--pid-file", "/p", "id"],
+            &["berth", "exec", "-t", "-e", "A=1", "-u", "1000:1000", "id", "sh", "-c", "ls -l"],
+            &["berth", "--systemd-cgroup", "kill", "--all", "id", "9"],
+            &["berth", "--rootless", "false", "spec", "--rootless"],
+            &["berth", "--cgroup-manager", "cgroupfs", "run", "-d", "--keep", "-b", "/b", "id"],
+        ];
+        for l in lines {
+            Cli::try_parse_from(*l).unwrap_or_else(|e| panic!("{l:?}: {e}"));
+        }
+        let exec = Cli::try_parse_from(["berth", "exec", "id", "sh", "-c", "--not-a-flag"]).unwrap();
+        match exec.cmd {
+            Some(Cmd::Exec(a)) => assert_eq!(a.command, ["sh", "-c", "--not-a-flag"]),
+            _ => panic!("not exec"),
+        }
+    }
+
+    /// Random argument vectors: clap may refuse them, never panic.
+    #[test]
+    fn random_argv_never_panics() {
+        let words = [
+            "create", "start", "run", "exec", "kill", "delete", "state", "list", "spec", "features", "--root", "--log", "--log-format",
+            "json", "text", "-b", "--bundle", "--pid-file", "--console-socket", "--preserve-fds", "-1", "99999999999", "--force",
+            "-f", "--all", "id", "", "--", "-", "--detach", "-t", "-e", "=", "--format", "--rootless", "--cgroup-manager", "\u{0}",
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..5000 {
+            let mut argv = vec!["berth".to_string()];
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for i in 0..(x % 8) {
+                argv.push(words[((x >> (i * 5)) % words.len() as u64) as usize].to_string());
+            }
+            let r = std::panic::catch_unwind(|| {
+                let _ = Cli::try_parse_from(&argv);
+            });
+            assert!(r.is_ok(), "clap panicked on {argv:?}");
+        }
+    }
+}
