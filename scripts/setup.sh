@@ -28,7 +28,7 @@ build_pkgs=(build-essential pkg-config libseccomp-dev busybox-static
             runc crun strace hyperfine jq iproute2)
 # What the test suites need on top. Empty for now; the engine tests will
 # add containerd, podman and docker.io here.
-test_pkgs=(containerd)
+test_pkgs=(containerd criu)
 
 pkgs=("${build_pkgs[@]}")
 [ "$want_tests" -eq 0 ] || pkgs+=(${test_pkgs[@]+"${test_pkgs[@]}"})

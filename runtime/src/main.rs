@@ -123,6 +123,75 @@ enum Cmd {
     Features,
     /// Run a new process in a running container.
     Exec(ExecArgs),
+    /// Checkpoint a running container with CRIU.
+    Checkpoint {
+        #[command(flatten)]
+        criu: CriuArgs,
+        /// Leave the container running after the dump.
+        #[arg(long)]
+        leave_running: bool,
+        /// Dump memory only (iterative migration); the container keeps running.
+        #[arg(long)]
+        pre_dump: bool,
+        /// A previous (pre-)dump, relative to the image path.
+        #[arg(long)]
+        parent_path: Option<PathBuf>,
+        id: String,
+    },
+    /// Restore a container from a CRIU checkpoint.
+    Restore {
+        #[command(flatten)]
+        criu: CriuArgs,
+        /// Bundle directory.
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// File to write the restored init's pid to.
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        /// Return once restored (restore is always detached for now).
+        #[arg(short, long)]
+        detach: bool,
+        id: String,
+    },
+}
+
+#[derive(Args)]
+struct CriuArgs {
+    /// Directory for the images (default ./checkpoint).
+    #[arg(long)]
+    image_path: Option<PathBuf>,
+    /// Directory for CRIU's logs and work files (default: the image path).
+    #[arg(long)]
+    work_path: Option<PathBuf>,
+    /// Checkpoint established TCP connections.
+    #[arg(long)]
+    tcp_established: bool,
+    /// Allow external unix sockets.
+    #[arg(long)]
+    ext_unix_sk: bool,
+    /// Allow shell jobs.
+    #[arg(long)]
+    shell_job: bool,
+    /// Handle file locks.
+    #[arg(long)]
+    file_locks: bool,
+    /// cgroups mode: soft, full, strict or ignore.
+    #[arg(long, value_parser = ["soft", "full", "strict", "ignore"])]
+    manage_cgroups_mode: Option<String>,
+}
+
+impl From<CriuArgs> for container::CriuOpts {
+    fn from(a: CriuArgs) -> Self {
+        container::CriuOpts {
+            image_path: a.image_path,
+            work_path: a.work_path,
+            tcp_established: a.tcp_established,
+            ext_unix_sk: a.ext_unix_sk,
+            shell_job: a.shell_job,
+            file_locks: a.file_locks,
+            manage_cgroups_mode: a.manage_cgroups_mode,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -264,6 +333,15 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 ignore_paused: a.ignore_paused,
             },
         ),
+        Cmd::Checkpoint { criu, leave_running, pre_dump, parent_path, id } => container::checkpoint(
+            &root,
+            &id,
+            container::CheckpointOpts { criu: criu.into(), leave_running, pre_dump, parent_path },
+        )
+        .map(|_| 0),
+        Cmd::Restore { criu, bundle, pid_file, detach: _, id } => {
+            container::restore(&root, &id, container::RestoreOpts { criu: criu.into(), bundle, pid_file }).map(|_| 0)
+        }
         Cmd::Features => {
             println!("{}", serde_json::to_string_pretty(&berth::features::document()).unwrap_or_default());
             Ok(0)

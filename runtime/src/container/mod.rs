@@ -19,12 +19,14 @@
 //!
 //! `start` opens the gate; the init runs startContainer hooks and execs.
 
+mod checkpoint;
 mod create;
 mod exec;
 mod init;
 mod ops;
 mod wait;
 
+pub use checkpoint::{checkpoint, restore, CheckpointOpts, CriuOpts, RestoreOpts};
 pub use create::{create, Console, CreateOpts};
 pub use exec::{exec, ExecOpts};
 pub use ops::{delete, kill, list, run, start, state, ListFormat, RunOpts};

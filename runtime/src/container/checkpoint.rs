@@ -1,0 +1,203 @@
+//! `checkpoint` and `restore` through CRIU's command line (runc's flags).
+//!
+//! Berth prepares what CRIU cannot know about a container — its root, its
+//! bind mounts as external mounts, its freezer cgroup, its stdio — and turns
+//! CRIU's failures into errors that quote CRIU's own log.
+
+use super::create::write_pid_file;
+use crate::cgroups;
+use crate::config;
+use crate::error::{Error, Result};
+use crate::state::{self, LaterHooks, Root, State, Status};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Flags shared by checkpoint and restore.
+#[derive(Default)]
+pub struct CriuOpts {
+    /// `--image-path` (default: ./checkpoint).
+    pub image_path: Option<PathBuf>,
+    /// `--work-path` (default: the image path).
+    pub work_path: Option<PathBuf>,
+    /// `--tcp-established`.
+    pub tcp_established: bool,
+    /// `--ext-unix-sk`.
+    pub ext_unix_sk: bool,
+    /// `--shell-job`.
+    pub shell_job: bool,
+    /// `--file-locks`.
+    pub file_locks: bool,
+    /// `--manage-cgroups-mode soft|full|strict|ignore`.
+    pub manage_cgroups_mode: Option<String>,
+}
+
+/// checkpoint-only flags.
+#[derive(Default)]
+pub struct CheckpointOpts {
+    /// Shared flags.
+    pub criu: CriuOpts,
+    /// `--leave-running`.
+    pub leave_running: bool,
+    /// `--pre-dump`: memory only, the container keeps running.
+    pub pre_dump: bool,
+    /// `--parent-path`: a previous (pre-)dump, relative to the image path.
+    pub parent_path: Option<PathBuf>,
+}
+
+/// restore-only flags.
+pub struct RestoreOpts {
+    /// Shared flags.
+    pub criu: CriuOpts,
+    /// Bundle of the container to restore.
+    pub bundle: PathBuf,
+    /// `--pid-file`.
+    pub pid_file: Option<PathBuf>,
+}
+
+fn dirs(o: &CriuOpts) -> Result<(PathBuf, PathBuf)> {
+    let cwd = std::env::current_dir().map_err(|e| Error::os("get current directory", e))?;
+    let image = cwd.join(o.image_path.clone().unwrap_or_else(|| PathBuf::from("checkpoint")));
+    let work = o.work_path.as_ref().map(|w| cwd.join(w)).unwrap_or_else(|| image.clone());
+    for d in [&image, &work] {
+        std::fs::create_dir_all(d).map_err(|e| Error::os(format!("create {}", d.display()), e))?;
+    }
+    Ok((image, work))
+}
+
+/// Arguments every CRIU call of ours carries.
+fn common_args(o: &CriuOpts, image: &Path, work: &Path, log: &str, rootfs: &Path, spec: &oci_spec::runtime::Spec) -> Vec<String> {
+    let mut a: Vec<String> = vec!["-D".into(), image.display().to_string(), "-W".into(), work.display().to_string()];
+    a.extend(["-o".into(), log.into(), "-v4".into(), "--root".into(), rootfs.display().to_string()]);
+    for (on, flag) in [(o.tcp_established, "--tcp-established"), (o.ext_unix_sk, "--ext-unix-sk"), (o.shell_job, "--shell-job"), (o.file_locks, "--file-locks")] {
+        if on {
+            a.push(flag.into());
+        }
+    }
+    a.push("--manage-cgroups".into());
+    if let Some(m) = &o.manage_cgroups_mode {
+        a.push(m.clone());
+    }
+    // Bind mounts come from outside the container: CRIU records them as
+    // external and the restore maps them back to their sources.
+    for m in spec.mounts().iter().flatten() {
+        let opts = m.options().as_deref().unwrap_or(&[]);
+        if m.typ().as_deref() == Some("bind") || opts.iter().any(|o| o == "bind" || o == "rbind") {
+            let d = m.destination().display().to_string();
+            a.extend(["--external".into(), format!("mnt[{d}]:{d}")]);
+        }
+    }
+    a
+}
+
+/// Run CRIU; on failure quote the error lines of its log.
+fn criu(args: &[String], work: &Path, log: &str, what: &str) -> Result<()> {
+    let out = Command::new("criu").args(args).output().map_err(|e| Error::os(format!("run criu {what} (is criu installed?)"), e))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(work.join(log)).unwrap_or_default();
+    let mut errs: Vec<&str> = text.lines().filter(|l| l.contains("Error")).collect();
+    if errs.is_empty() {
+        errs = text.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+    }
+    let errs: Vec<&str> = errs.into_iter().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+    Err(Error::msg(format!(
+        "criu {what} failed ({}); log {}:\n{}{}",
+        out.status,
+        work.join(log).display(),
+        String::from_utf8_lossy(&out.stderr),
+        errs.join("\n")
+    )))
+}
+
+/// `berth checkpoint`.
+pub fn checkpoint(root: &Root, id: &str, o: CheckpointOpts) -> Result<()> {
+    let locked = root.lock(id)?;
+    let st = locked.load(id)?;
+    match st.status(&locked.dir) {
+        Status::Running | Status::Paused => {}
+        s => return Err(Error::msg(format!("cannot checkpoint container {id}: it is {}", s.as_str()))),
+    }
+    let spec = config::load(&st.bundle)?.spec;
+    let (image, work) = dirs(&o.criu)?;
+    // stdio of the init, for restore to reconnect (CRIU's --inherit-fd keys).
+    let fds: Vec<String> = (0..3).map(|n| std::fs::read_link(format!("/proc/{}/fd/{n}", st.pid)).map(|p| p.display().to_string()).unwrap_or_default()).collect();
+    std::fs::write(image.join("descriptors.json"), serde_json::to_vec(&fds).unwrap_or_default())
+        .map_err(|e| Error::os(format!("write {}", image.join("descriptors.json").display()), e))?;
+    let mut args = vec![if o.pre_dump { "pre-dump" } else { "dump" }.to_string(), "-t".into(), st.pid.to_string()];
+    args.extend(common_args(&o.criu, &image, &work, "dump.log", &st.rootfs, &spec));
+    if let Some(freezer) = st.cgroup_paths.iter().find(|p| p.join("freezer.state").exists()) {
+        args.extend(["--freeze-cgroup".into(), freezer.display().to_string()]);
+    }
+    if o.leave_running && !o.pre_dump {
+        args.push("--leave-running".into());
+    }
+    if let Some(p) = &o.parent_path {
+        args.extend(["--prev-images-dir".into(), p.display().to_string(), "--track-mem".into()]);
+    } else if o.pre_dump {
+        args.push("--track-mem".into());
+    }
+    criu(&args, &work, "dump.log", if o.pre_dump { "pre-dump" } else { "dump" }).map_err(|e| e.context(format!("checkpoint {id}")))?;
+    if !o.leave_running && !o.pre_dump {
+        // The processes are gone into the image: what they held goes too.
+        let _ = cgroups::remove(&st.cgroup_paths);
+        locked.remove()?;
+    }
+    Ok(())
+}
+
+/// `berth restore`: bring a checkpointed container back under `id`.
+pub fn restore(root: &Root, id: &str, o: RestoreOpts) -> Result<()> {
+    state::validate_id(id)?;
+    let bundle = config::load(&o.bundle)?;
+    let (image, work) = dirs(&o.criu)?;
+    let linux = bundle.spec.linux().as_ref();
+    let placement = cgroups::resolve(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
+    let locked = root.create_container_dir(id)?;
+    let undo = |e: Error| {
+        let _ = cgroups::remove(&placement.paths());
+        let _ = locked.remove();
+        e.context(format!("restore {id}"))
+    };
+    placement.create().map_err(undo)?;
+    let pidfile = work.join("restore.pid");
+    let mut args = vec!["restore".to_string(), "--restore-detached".into(), "--pidfile".into(), pidfile.display().to_string()];
+    args.extend(common_args(&o.criu, &image, &work, "restore.log", &bundle.rootfs, &bundle.spec));
+    // Our stdio replaces the init's old stdio.
+    if let Ok(data) = std::fs::read(image.join("descriptors.json")) {
+        let fds: Vec<String> = serde_json::from_slice(&data).unwrap_or_default();
+        for (n, res) in fds.iter().enumerate().filter(|(_, r)| r.starts_with("pipe:") || r.starts_with("/dev/null")) {
+            args.extend(["--inherit-fd".into(), format!("fd[{n}]:{res}")]);
+        }
+    }
+    if let Some(p) = placement.paths().first() {
+        if let Ok(rel) = p.strip_prefix(&placement.dirs[0].0.mountpoint) {
+            args.extend(["--cgroup-root".into(), format!("/{}", rel.display())]);
+        }
+    }
+    criu(&args, &work, "restore.log", "restore").map_err(undo)?;
+    let pid: i32 = std::fs::read_to_string(&pidfile).ok().and_then(|s| s.trim().parse().ok()).ok_or_else(|| undo(Error::msg("criu restore wrote no pid")))?;
+    let (pid_start, _) = state::proc_stat(pid).ok_or_else(|| undo(Error::msg(format!("restored init {pid} is gone"))))?;
+    let hooks = bundle.spec.hooks().as_ref();
+    let st = State {
+        oci_version: bundle.spec.version().clone(),
+        id: id.to_string(),
+        pid,
+        pid_start,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::logging::rfc3339(std::time::SystemTime::now()),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+        cgroup_paths: placement.paths(),
+        own_pidns: linux.and_then(|l| l.namespaces().as_ref()).is_some_and(|n| n.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none())),
+        hooks: LaterHooks {
+            poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
+            poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
+        },
+    };
+    locked.save(&st)?;
+    if let Some(p) = &o.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    Ok(())
+}
