@@ -29,7 +29,11 @@ fn checkpoint_restore_or_clear_refusal() {
     if !criu_works() {
         o.fails();
         let text = format!("{}{}", o.stderr, o.log);
-        assert!(text.contains("criu dump failed") && text.contains("Error ("), "CRIU's own error lines must be quoted: {o:?}");
+        assert!(text.to_lowercase().contains("criu"), "the error must name CRIU: {o:?}");
+        // Berth quotes CRIU's error lines (runc only points at its log).
+        if runtime_version().starts_with("berth") {
+            assert!(text.contains("criu dump failed") && text.contains("Error ("), "CRIU's own error lines must be quoted: {o:?}");
+        }
         assert_eq!(c.state_json()["status"], "running", "a failed checkpoint must leave the container running");
         c.delete_force().ok();
         c.assert_no_leaks(None);
