@@ -123,6 +123,18 @@ if [ "${1:-}" = __measure ]; then
             "$bin" --root "$root" delete --force "$id" >/dev/null 2>&1 || true
             echo "cycle failed: $(head -c 200 "$out/cycle.err" | tr '\n' ' ')" >"$out/cycle-error"; }
     fi
+    # exec latency: N `exec ID true` into one long-running container.
+    mkdir -p "$out/execb"
+    jq --arg rootfs "$bundle/rootfs" '.root.path = $rootfs | .process.args = ["sleep", "1000"]' \
+        "$bundle/config.json" >"$out/execb/config.json"
+    xid=$id-exec
+    if (cd "$out/execb" && "$bin" --root "$root" run -d "$xid" </dev/null >/dev/null 2>"$out/exec.err"); then
+        time_cmd "$n" "$out/exec" "$bin" --root "$root" exec "$xid" true ||
+            echo "exec failed: $(head -c 200 "$out/exec.err" | tr '\n' ' ')" >"$out/exec-error"
+        "$bin" --root "$root" delete --force "$xid" >/dev/null 2>&1 || true
+    else
+        echo "exec: run -d failed: $(head -c 200 "$out/exec.err" | tr '\n' ' ')" >"$out/exec-error"
+    fi
     strace_total "$out/syscalls" "$bin" --root "$root" run "$id" || true
     exit 0
 fi
@@ -187,11 +199,12 @@ if [ "${FLOOR:-1}" != 0 ]; then
 fi
 
 # --- report ------------------------------------------------------------
-declare -A run_med cyc_med sys
-printf '\ncycle = create; start; delete --force (wall ms); syscalls = strace -f -c of one run\n'
-printf '%-7s | %-15s | %-15s | %s\n' "" "run" "cycle" ""
-printf '%-7s | %6s %8s | %6s %8s | %8s\n' runtime median p90 median p90 syscalls
-printf -- '--------+-----------------+-----------------+---------\n'
+declare -A run_med cyc_med exe_med sys
+printf '\ncycle = create; start; delete --force; exec = exec ID true into a running container (wall ms)\n'
+printf 'syscalls = strace -f -c of one run\n'
+printf '%-7s | %-15s | %-15s | %-15s | %s\n' "" "run" "cycle" "exec" ""
+printf '%-7s | %6s %8s | %6s %8s | %6s %8s | %8s\n' runtime median p90 median p90 median p90 syscalls
+printf -- '--------+-----------------+-----------------+-----------------+---------\n'
 rows=$RUNTIMES
 [ "${FLOOR:-1}" = 0 ] || rows="$rows floor"
 for rt in $rows; do
@@ -202,17 +215,20 @@ for rt in $rows; do
     fi
     read -r rm rp < <(ms_stats "$o/run")
     if [ -s "$o/cycle" ]; then read -r cm cp < <(ms_stats "$o/cycle"); else cm=-; cp=-; fi
+    if [ -s "$o/exec" ]; then read -r em ep < <(ms_stats "$o/exec"); else em=-; ep=-; fi
     s=$(cat "$o/syscalls" 2>/dev/null || echo -)
-    run_med[$rt]=$rm; cyc_med[$rt]=$cm; sys[$rt]=$s
-    printf '%-7s | %6s %8s | %6s %8s | %8s\n' "$rt" "$rm" "$rp" "$cm" "$cp" "$s"
+    run_med[$rt]=$rm; cyc_med[$rt]=$cm; exe_med[$rt]=$em; sys[$rt]=$s
+    printf '%-7s | %6s %8s | %6s %8s | %6s %8s | %8s\n' "$rt" "$rm" "$rp" "$cm" "$cp" "$em" "$ep" "$s"
     [ ! -e "$o/cycle-error" ] || printf '%-7s   %s\n' "" "$(cat "$o/cycle-error")"
+    [ ! -e "$o/exec-error" ] || [ "$rt" = floor ] || printf '%-7s   %s\n' "" "$(cat "$o/exec-error")"
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else printf "-" }'; }
 for peer in crun runc; do
     [ -n "${run_med[berth]:-}" ] && [ -n "${run_med[$peer]:-}" ] || continue
-    printf 'berth/%s: run %sx, cycle %sx, syscalls %sx\n' "$peer" \
+    printf 'berth/%s: run %sx, cycle %sx, exec %sx, syscalls %sx\n' "$peer" \
         "$(ratio "${run_med[berth]}" "${run_med[$peer]}")" \
         "$(ratio "${cyc_med[berth]}" "${cyc_med[$peer]}")" \
+        "$(ratio "${exe_med[berth]}" "${exe_med[$peer]}")" \
         "$(ratio "${sys[berth]}" "${sys[$peer]}")"
 done
