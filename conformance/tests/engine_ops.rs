@@ -101,9 +101,6 @@ fn exec_into_stopped_fails() {
 // `pause` freezes every process (state `paused`), `resume` thaws them.
 #[test]
 fn pause_and_resume() {
-    if skip_for("berth version 0.1", "berth pause/resume are not built yet (issue 3)") {
-        return;
-    }
     let (c, pid) = running("ops-pause");
     c.cmd(&["pause", &c.id]).ok();
     assert_eq!(c.state_json()["status"], "paused");
@@ -119,9 +116,6 @@ fn pause_and_resume() {
 // `delete --force` of a paused container must still clean everything.
 #[test]
 fn delete_force_paused() {
-    if skip_for("berth version 0.1", "berth pause/resume are not built yet (issue 3)") {
-        return;
-    }
     let (c, pid) = running("ops-pause-delete");
     c.cmd(&["pause", &c.id]).ok();
     c.delete_force().ok();

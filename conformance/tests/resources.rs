@@ -55,9 +55,6 @@ fn process_is_in_cgroups_path() {
 // config-linux.md "Memory", "PIDs", "CPU": limits MUST be applied to the cgroup.
 #[test]
 fn memory_pids_cpu_limits() {
-    if skip_for("berth version 0.1", "cgroup resource limits are not built yet (issue 3)") {
-        return;
-    }
     let mut c = TestContainer::new("cg-limits");
     c.args(&["sleep", "100"]);
     c.set(
@@ -110,9 +107,6 @@ fn device_allow_list_enforced() {
 // (counted from the host: processes in the container's cgroup).
 #[test]
 fn pids_limit_enforced() {
-    if skip_for("berth version 0.1", "cgroup resource limits are not built yet (issue 3)") {
-        return;
-    }
     let mut c = TestContainer::new("cg-pids");
     c.set("/linux/resources/pids", json!({"limit": 4}));
     // The inner shell forks until the limit stops it (ash then exits); the

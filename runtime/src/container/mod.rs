@@ -19,6 +19,7 @@
 //!
 //! `start` opens the gate; the init runs startContainer hooks and execs.
 
+mod cgroup_ops;
 mod create;
 mod init;
 mod ops;
@@ -26,3 +27,4 @@ mod wait;
 
 pub use create::{create, Console, CreateOpts};
 pub use ops::{delete, kill, list, run, start, state, ListFormat, RunOpts};
+pub use cgroup_ops::{events, parse_duration, pause, ps, resume, update, PsFormat, UpdateArgs};
