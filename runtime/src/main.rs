@@ -67,6 +67,7 @@ struct CreateArgs {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once
 enum Cmd {
     /// Create a container; it waits for `start`.
     Create(CreateArgs),

@@ -4,10 +4,14 @@
 //! instruction and attached with raw bpf(2). There is no fallback: a
 //! container that asked for rules gets them enforced or fails.
 //!
-//! When the config has rules, the config's `linux.devices` and the devices
-//! every container needs (null, zero, full, tty, random, urandom, console,
-//! pts, ptmx, tun, and mknod of anything) are allowed after them, as runc
-//! does. Without rules nothing is written: the cgroup keeps its parent's list.
+//! The devices every container needs (null, zero, full, tty, random,
+//! urandom, console, pts, ptmx, tun, and mknod of anything) and the config's
+//! `linux.devices` are allowed right after the config's last rule that
+//! denies a whole type (usually the leading "deny all"). runc appends them
+//! after all the config's rules instead, so a config cannot deny /dev/null
+//! there; here a later rule of the config still can. Without a wildcard
+//! deny nothing is added (everything not denied is allowed anyway), and
+//! without rules nothing is written: the cgroup keeps its parent's list.
 
 use super::Write;
 use crate::error::{Error, Result};
@@ -69,7 +73,7 @@ pub fn rules(cfg: Option<&[LinuxDeviceCgroup]>, devices: &[LinuxDevice]) -> Resu
     if cfg.is_empty() {
         return Ok(Vec::new());
     }
-    let mut out = Vec::new();
+    let mut out: Vec<Rule> = Vec::new();
     for (i, d) in cfg.iter().enumerate() {
         let field = format!("linux.resources.devices[{i}]");
         let access = d.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into());
@@ -79,14 +83,16 @@ pub fn rules(cfg: Option<&[LinuxDeviceCgroup]>, devices: &[LinuxDevice]) -> Resu
         let kind = kind_of(d.typ().unwrap_or_default()).ok_or_else(|| Error::msg("device rules apply to types a, c and b only").field(field.clone()))?;
         out.push(Rule { allow: d.allow(), kind, major: any(d.major()), minor: any(d.minor()), access, field });
     }
-    for (i, d) in devices.iter().enumerate() {
-        if let Some(kind) = kind_of(d.typ()).filter(|k| *k != 'a') {
-            out.push(Rule { allow: true, kind, major: Some(d.major()), minor: Some(d.minor()), access: "rwm".into(), field: format!("linux.devices[{i}]") });
-        }
-    }
-    for (kind, ma, mi, acc) in DEFAULT_ALLOWED {
-        out.push(Rule { allow: true, kind: *kind, major: any(Some(*ma)), minor: any(Some(*mi)), access: acc.to_string(), field: "default devices".into() });
-    }
+    let Some(at) = out.iter().rposition(|r| !r.allow && r.major.is_none() && r.minor.is_none()) else { return Ok(out) };
+    let defaults = DEFAULT_ALLOWED
+        .iter()
+        .map(|(kind, ma, mi, acc)| Rule { allow: true, kind: *kind, major: any(Some(*ma)), minor: any(Some(*mi)), access: acc.to_string(), field: "default devices".into() });
+    let listed = devices.iter().enumerate().filter_map(|(i, d)| {
+        let kind = kind_of(d.typ()).filter(|k| *k != 'a')?;
+        Some(Rule { allow: true, kind, major: Some(d.major()), minor: Some(d.minor()), access: "rwm".into(), field: format!("linux.devices[{i}]") })
+    });
+    let added: Vec<Rule> = defaults.chain(listed).collect();
+    out.splice(at + 1..at + 1, added);
     Ok(out)
 }
 
@@ -355,14 +361,88 @@ mod tests {
         let devs: Vec<LinuxDevice> = serde_json::from_value(serde_json::json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}])).unwrap();
         let rs = rules(Some(&cfg), &devs).unwrap();
         let ws = v1_writes(&rs);
+        let n = DEFAULT_ALLOWED.len();
         assert_eq!((ws[0].file.as_str(), ws[0].value.as_str()), ("devices.deny", "a *:* rwm"));
-        assert_eq!((ws[1].file.as_str(), ws[1].value.as_str()), ("devices.allow", "c 1:5 rw"));
-        assert_eq!(ws[1].field, "linux.resources.devices[1]");
-        assert_eq!(ws[2].value, "c 10:229 rwm");
-        assert_eq!(ws[3].value, "c *:* m");
-        assert_eq!(ws.len(), 3 + DEFAULT_ALLOWED.len());
+        assert_eq!(ws[1].value, "c *:* m");
+        assert_eq!(ws[3].value, "c 1:3 rwm");
+        assert_eq!(ws[n + 1].value, "c 10:229 rwm");
+        assert_eq!((ws[n + 2].file.as_str(), ws[n + 2].value.as_str()), ("devices.allow", "c 1:5 rw"));
+        assert_eq!(ws[n + 2].field, "linux.resources.devices[1]");
+        assert_eq!(ws.len(), 3 + n);
         assert!(rules(None, &devs).unwrap().is_empty());
+        // Without a wildcard deny nothing is added; a later deny of a default device stays last.
+        let only: Vec<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!([{"allow": false, "type": "c", "major": 1, "minor": 3}])).unwrap();
+        assert_eq!(rules(Some(&only), &devs).unwrap().len(), 1);
+        let deny_null: Vec<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!([{"allow": false}, {"allow": false, "type": "c", "major": 1, "minor": 3}])).unwrap();
+        let rs = rules(Some(&deny_null), &[]).unwrap();
+        assert_eq!(v1_line(rs.last().unwrap()), "c 1:3 rwm");
+        assert!(!rs.last().unwrap().allow);
         let bad: Vec<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!([{"allow": true, "access": "rwx"}])).unwrap();
         assert_eq!(rules(Some(&bad), &[]).unwrap_err().field.as_deref(), Some("linux.resources.devices[0]"));
+    }
+
+    /// Removes the test cgroup even when the test fails.
+    struct TempCgroup(std::path::PathBuf);
+    impl Drop for TempCgroup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+
+    /// The program attached for real to a cgroup2 directory of our own
+    /// (under /berth-test): a process in it may open /dev/zero, not /dev/null.
+    #[test]
+    fn bpf_program_enforced_on_cgroup2() {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let Some(h) = super::super::parse_mountinfo(&mounts).into_iter().find(|h| h.v2) else {
+            eprintln!("SKIP: no cgroup2 mounted");
+            return;
+        };
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIP: needs root");
+            return;
+        }
+        let dir = h.mountpoint.join("berth-test").join(format!("unit-bpf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cg = TempCgroup(dir.clone());
+        let deny_null = [
+            rule(false, 'a', None, None, "rwm"),
+            rule(true, 'c', Some(1), Some(5), "rwm"),
+            rule(true, 'c', Some(1), Some(3), "w"),
+        ];
+        attach_bpf(&dir, &deny_null).unwrap();
+        let procs = std::ffi::CString::new(dir.join("cgroup.procs").into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: the child only makes raw syscalls on data prepared before
+        // the fork, then _exits; the parent reaps it.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            // SAFETY: see above; all pointers are valid C strings.
+            unsafe {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+                if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    libc::_exit(10);
+                }
+                libc::close(fd);
+                let zero = libc::open(c"/dev/zero".as_ptr(), libc::O_RDONLY);
+                let null_r = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+                let errno = *libc::__errno_location();
+                let null_w = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+                let code = match (zero >= 0, null_r < 0 && errno == libc::EPERM, null_w >= 0) {
+                    (true, true, true) => 0,
+                    (false, _, _) => 11,
+                    (_, false, _) => 12,
+                    _ => 13,
+                };
+                libc::_exit(code);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status), "child died: {status}");
+        assert_eq!(libc::WEXITSTATUS(status), 0, "11: /dev/zero denied, 12: /dev/null read allowed, 13: /dev/null write denied");
+        drop(cg);
     }
 }

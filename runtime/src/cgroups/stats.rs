@@ -330,7 +330,7 @@ pub fn page_sizes() -> Vec<String> {
 /// 2048 (kB) → "2MB", 1048576 → "1GB", 64 → "64KB".
 pub fn size_name(kb: u64) -> String {
     const UNITS: &[(u64, &str)] = &[(1 << 20, "GB"), (1 << 10, "MB"), (1, "KB")];
-    let (div, unit) = UNITS.iter().find(|(d, _)| kb % d == 0 && kb >= *d).copied().unwrap_or((1, "KB"));
+    let (div, unit) = UNITS.iter().find(|(d, _)| kb.is_multiple_of(*d) && kb >= *d).copied().unwrap_or((1, "KB"));
     format!("{}{unit}", kb / div)
 }
 
