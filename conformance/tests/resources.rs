@@ -123,3 +123,245 @@ fn pids_limit_enforced() {
     c.delete_force().ok();
     c.assert_no_leaks(Some(pid as i32));
 }
+
+fn running_with(name: &str, resources: serde_json::Value) -> (TestContainer, i32) {
+    let mut c = TestContainer::new(name);
+    c.args(&["sleep", "100"]);
+    c.set("/linux/resources", resources);
+    c.create().ok();
+    c.start().ok();
+    let pid = c.wait_status("running", std::time::Duration::from_secs(10)).unwrap()["pid"].as_i64().unwrap() as i32;
+    (c, pid)
+}
+
+/// Whether the v1 `controller` hierarchy is mounted on this host.
+fn v1(controller: &str) -> bool {
+    PathBuf::from("/sys/fs/cgroup").join(controller).join("cgroup.procs").exists()
+}
+
+// config-linux.md "Memory", "CPU": the other v1 memory and cpuset fields
+// reach the kernel's files.
+#[test]
+fn memory_extras_and_cpuset() {
+    if !v1("memory") || !v1("cpuset") {
+        eprintln!("SKIP: needs v1 memory and cpuset hierarchies");
+        return;
+    }
+    let (c, pid) = running_with(
+        "cg-extras",
+        json!({
+            "memory": {"limit": 67108864, "swap": 100663296, "reservation": 33554432, "swappiness": 10},
+            "cpu": {"cpus": "0", "mems": "0"}
+        }),
+    );
+    assert_eq!(read(&cg_file(&c, "memory", "memory.memsw.limit_in_bytes", "")), "100663296");
+    assert_eq!(read(&cg_file(&c, "memory", "memory.soft_limit_in_bytes", "")), "33554432");
+    assert_eq!(read(&cg_file(&c, "memory", "memory.swappiness", "")), "10");
+    assert_eq!(read(&cg_file(&c, "cpuset", "cpuset.cpus", "")), "0");
+    assert_eq!(read(&cg_file(&c, "cpuset", "cpuset.mems", "")), "0");
+    c.delete_force().ok();
+    c.assert_no_leaks(Some(pid));
+}
+
+// config-linux.md "Block IO": throttle limits for the host's first disk.
+#[test]
+fn blkio_throttle() {
+    let dev = fs::read_dir("/sys/block")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with("loop") && !e.file_name().to_string_lossy().starts_with("ram"))
+        .find_map(|e| fs::read_to_string(e.path().join("dev")).ok());
+    let Some(dev) = dev else {
+        eprintln!("SKIP: no block device");
+        return;
+    };
+    let (ma, mi) = dev.trim().split_once(':').unwrap();
+    let (ma, mi): (i64, i64) = (ma.parse().unwrap(), mi.parse().unwrap());
+    let (c, pid) = running_with(
+        "cg-blkio",
+        json!({"blockIO": {"throttleReadBpsDevice": [{"major": ma, "minor": mi, "rate": 1048576}],
+                           "throttleWriteIOPSDevice": [{"major": ma, "minor": mi, "rate": 100}]}}),
+    );
+    let r = read(&cg_file(&c, "blkio", "blkio.throttle.read_bps_device", "io.max"));
+    assert!(r.contains(&format!("{ma}:{mi} 1048576")) || r.contains(&format!("{ma}:{mi} rbps=1048576")), "{r}");
+    let w = read(&cg_file(&c, "blkio", "blkio.throttle.write_iops_device", "io.max"));
+    assert!(w.contains(&format!("{ma}:{mi} 100")) || w.contains("wiops=100"), "{w}");
+    c.delete_force().ok();
+    c.assert_no_leaks(Some(pid));
+}
+
+// A value the kernel refuses fails create with the field and the value
+// named, and leaves nothing behind. (A realtime runtime needs one in every
+// ancestor, which test cgroups never have.)
+#[test]
+fn rejected_value_names_field_and_value() {
+    if !v1("cpu") || !PathBuf::from("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists() {
+        eprintln!("SKIP: needs the v1 cpu hierarchy with realtime group scheduling");
+        return;
+    }
+    let mut c = TestContainer::new("cg-reject");
+    c.args(&["true"]);
+    c.set("/linux/resources", json!({"cpu": {"realtimeRuntime": 12345}}));
+    let o = c.create();
+    o.fails();
+    let text = format!("{}{}", o.stderr, o.log);
+    assert!(text.contains("12345") && text.contains("cpu.realtimeRuntime"), "error must name value and field: {text}");
+    c.assert_no_leaks(None);
+}
+
+// config-linux.md "Huge page limits": applied where a hugetlb controller is
+// available to the container, otherwise an error naming the field (never
+// silently ignored).
+#[test]
+fn hugetlb_limit_applied_or_refused() {
+    let mut c = TestContainer::new("cg-hugetlb");
+    c.args(&["true"]);
+    c.set("/linux/resources", json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}));
+    let o = c.create();
+    if o.success() {
+        let v = read(&cg_file(&c, "hugetlb", "hugetlb.2MB.limit_in_bytes", "hugetlb.2MB.max"));
+        assert_eq!(v, "4194304");
+        c.delete_force().ok();
+    } else {
+        let text = format!("{}{}", o.stderr, o.log);
+        assert!(text.contains("hugepageLimits[0]"), "{text}");
+    }
+    c.assert_no_leaks(None);
+}
+
+// `update` (runc's flags, then containerd's `--resources -` on stdin)
+// changes the kernel's files of a running container.
+#[test]
+fn update_flags_and_resources_json() {
+    if !v1("memory") {
+        eprintln!("SKIP: checks v1 files");
+        return;
+    }
+    let (c, pid) = running_with("cg-update", json!({"memory": {"limit": 67108864, "swap": 67108864}, "pids": {"limit": 50}}));
+    c.cmd(&[
+        "update", "--memory", "128m", "--memory-swap", "256m", "--pids-limit", "30", "--cpu-share", "256", "--cpu-quota", "20000",
+        "--cpu-period", "100000", &c.id,
+    ])
+    .ok();
+    assert_eq!(read(&cg_file(&c, "memory", "memory.limit_in_bytes", "")), "134217728");
+    assert_eq!(read(&cg_file(&c, "memory", "memory.memsw.limit_in_bytes", "")), "268435456");
+    assert_eq!(read(&cg_file(&c, "pids", "pids.max", "")), "30");
+    assert_eq!(read(&cg_file(&c, "cpu", "cpu.shares", "")), "256");
+    assert_eq!(read(&cg_file(&c, "cpu", "cpu.cfs_quota_us", "")), "20000");
+    let json_file = c.base.join("resources.json");
+    fs::write(&json_file, r#"{"memory": {"limit": 33554432, "swap": 33554432}, "pids": {"limit": 10}}"#).unwrap();
+    let io = Stdio3 {
+        stdin: std::process::Stdio::from(fs::File::open(&json_file).unwrap()),
+        stdout: fs::File::create(c.base.join("update.out")).unwrap(),
+        stderr: fs::File::create(c.base.join("update.err")).unwrap(),
+    };
+    let o = c.rt.cmd_io(&["update", "--resources", "-", &c.id], io);
+    assert!(o.success(), "update --resources -: {}", fs::read_to_string(c.base.join("update.err")).unwrap());
+    assert_eq!(read(&cg_file(&c, "memory", "memory.limit_in_bytes", "")), "33554432");
+    assert_eq!(read(&cg_file(&c, "pids", "pids.max", "")), "10");
+    // A file works too; a bad value is refused with the field named.
+    fs::write(&json_file, r#"{"memory": {"swappiness": 200}}"#).unwrap();
+    let f = json_file.display().to_string();
+    let o = c.cmd(&["update", "--resources", &f, &c.id]);
+    o.fails();
+    assert!(format!("{}{}", o.stderr, o.log).contains("memory.swappiness"), "{}", o.stderr);
+    c.delete_force().ok();
+    c.assert_no_leaks(Some(pid));
+    c.cmd(&["update", "--pids-limit", "5", &c.id]).fails();
+}
+
+// The container sees its own limits in its cgroup mount (cgroup namespace:
+// its cgroup is the root there).
+#[test]
+fn limits_seen_inside_container() {
+    if !v1("memory") || !v1("pids") {
+        eprintln!("SKIP: checks v1 files");
+        return;
+    }
+    let mut c = TestContainer::new("cg-inside");
+    c.push(
+        "/mounts",
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+    );
+    c.set("/linux/resources", json!({"memory": {"limit": 50331648}, "pids": {"limit": 42}}));
+    let out = c.run_sh("cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; grep memory /proc/self/cgroup");
+    assert_eq!(out, "50331648\n42\n4:memory:/\n".replace("4:", &format!("{}:", memory_hierarchy_id())));
+    c.delete_and_check(None);
+}
+
+fn memory_hierarchy_id() -> String {
+    fs::read_to_string("/proc/self/cgroup")
+        .unwrap()
+        .lines()
+        .find(|l| l.split(':').nth(1) == Some("memory"))
+        .and_then(|l| l.split(':').next().map(str::to_string))
+        .unwrap()
+}
+
+// `events --stats` prints one event in runc's shape.
+#[test]
+fn events_stats_shape() {
+    let (c, pid) = running_with("cg-stats", json!({"memory": {"limit": 67108864}, "pids": {"limit": 20}}));
+    let v = c.cmd(&["events", "--stats", &c.id]).ok().json();
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["id"], c.id.as_str());
+    let d = &v["data"];
+    assert_eq!(d["memory"]["usage"]["limit"], 67108864, "{v}");
+    assert!(d["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert_eq!(d["pids"]["current"], 1, "{v}");
+    assert_eq!(d["pids"]["limit"], 20, "{v}");
+    assert!(d["cpu"]["usage"]["total"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(d["cpu"]["usage"]["kernel"].is_u64() && d["cpu"]["usage"]["user"].is_u64(), "{v}");
+    assert!(d["hugetlb"].is_object() && d["blkio"].is_object(), "{v}");
+    c.delete_force().ok();
+    c.assert_no_leaks(Some(pid));
+}
+
+// A memory hog is OOM-killed inside its limit and `events` reports it.
+#[test]
+fn oom_kill_reported_by_events() {
+    let mut c = TestContainer::new("cg-oom");
+    c.set("/linux/resources", json!({"memory": {"limit": 16777216, "swap": 16777216}}));
+    // tail keeps the whole "line" of /dev/zero in memory.
+    c.sh("tail /dev/zero; exec sleep 100");
+    c.create().ok();
+    let out_p = c.base.join("events.out");
+    let mut events = std::process::Command::new(&c.rt.bin)
+        .args(["--root", &c.rt.root.display().to_string(), "events", "--interval", "1s", &c.id])
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(&out_p).unwrap())
+        .stderr(fs::File::create(c.base.join("events.err")).unwrap())
+        .spawn()
+        .unwrap();
+    c.start().ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut seen = false;
+    while !seen && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        seen = fs::read_to_string(&out_p).unwrap_or_default().lines().any(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+            v["type"] == "oom" && v["id"] == c.id.as_str()
+        });
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    let out = fs::read_to_string(&out_p).unwrap_or_default();
+    assert!(seen, "no oom event; events printed:\n{out}\nstderr: {}", fs::read_to_string(c.base.join("events.err")).unwrap_or_default());
+    c.delete_force().ok();
+    c.assert_no_leaks(None);
+}
+
+// A device the rules deny cannot be opened, even a default one such as
+// /dev/null when a rule after "deny all" names it; other defaults still work.
+#[test]
+fn device_denied_null() {
+    let mut c = TestContainer::new("cg-deny-null");
+    c.set(
+        "/linux/resources/devices",
+        json!([{"allow": false, "access": "rwm"}, {"allow": false, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]),
+    );
+    let out = c.run_sh("(echo x > /dev/null) 2>/tmp/err && echo null-open || echo null-denied; head -c 2 /dev/zero | wc -c");
+    assert_eq!(out, "null-denied\n2\n");
+    c.delete_and_check(None);
+}
