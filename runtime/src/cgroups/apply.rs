@@ -86,13 +86,26 @@ pub fn write_existing(path: &Path, value: &str) -> std::io::Result<()> {
     fs::OpenOptions::new().write(true).open(path)?.write_all(value.as_bytes())
 }
 
-/// Run writes in order in one directory. v1 refuses a memory limit above
-/// memory+swap and a memory+swap below the memory limit, so when raising
-/// both, the limit fails with EINVAL: write memory+swap first, then retry.
+/// Run writes in order in one directory. Consecutive writes to one file
+/// (device rules) share one open descriptor: the kernel takes each write(2)
+/// on its own. v1 refuses a memory limit above memory+swap and a
+/// memory+swap below the memory limit, so when raising both, the limit
+/// fails with EINVAL: write memory+swap first, then retry.
 pub fn run_all(dir: &Path, writes: &[Write]) -> Result<()> {
     let mut i = 0;
     while i < writes.len() {
         let w = &writes[i];
+        let same = writes[i..].iter().take_while(|n| n.file == w.file).count();
+        if same > 1 {
+            if let Ok(mut f) = fs::OpenOptions::new().write(true).open(dir.join(&w.file)) {
+                use std::io::Write as _;
+                for n in &writes[i..i + same] {
+                    f.write_all(n.value.as_bytes()).map_err(|e| n.fail(&n.value, e))?;
+                }
+                i += same;
+                continue;
+            }
+        }
         match w.run(dir) {
             Ok(()) => i += 1,
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) && w.file == v1::MEMORY_LIMIT && writes.get(i + 1).is_some_and(|n| n.file == v1::MEMSW_LIMIT) => {
@@ -250,6 +263,11 @@ mod tests {
         assert!(e.to_string().contains("set pids limit 5: this kernel has no nope/pids.max"), "{e}");
         assert!(e.to_string().ends_with("(linux.resources.pids.limit)"), "{e}");
         Write::new("x", "missing", 1, "x", "f").optional().run(&d).unwrap();
+        // Several writes to one file go through one descriptor, in order.
+        fs::write(d.join("devices.allow"), "").unwrap();
+        let rules = ["c 1:3 rwm", "c 1:5 rwm"].map(|v| Write::new("devices", "devices.allow", v, "device rule allow", "f"));
+        run_all(&d, &rules).unwrap();
+        assert_eq!(fs::read_to_string(d.join("devices.allow")).unwrap(), "c 1:3 rwmc 1:5 rwm");
         fs::remove_dir_all(&d).unwrap();
     }
 }
