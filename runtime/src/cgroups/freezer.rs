@@ -2,6 +2,7 @@
 //! hierarchy is mounted, otherwise cgroup2's `cgroup.freeze`. Freezing is
 //! asynchronous on both: we wait until the kernel reports it done.
 
+use super::apply::write_existing;
 use super::Placement;
 use crate::error::{Error, Result};
 use std::fs;
@@ -66,6 +67,24 @@ fn set_v2(dir: &Path, frozen: bool) -> Result<()> {
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(10));
+    }
+}
+
+/// Thaw without waiting, best effort (before or after a SIGKILL: a frozen
+/// task handles it only once thawed). Only a frozen freezer is written.
+pub fn thaw_paths(paths: &[PathBuf]) {
+    if !is_frozen(paths) {
+        return;
+    }
+    for dir in paths {
+        if write_existing(&dir.join("freezer.state"), "THAWED").is_ok() {
+            return;
+        }
+    }
+    for dir in paths {
+        if write_existing(&dir.join("cgroup.freeze"), "0").is_ok() {
+            return;
+        }
     }
 }
 
