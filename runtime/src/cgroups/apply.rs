@@ -211,10 +211,10 @@ fn apply_hybrid(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<()> {
     }
     let mut v2_writes: Vec<Write> = Vec::new();
     if !v2_ctls.is_empty() {
-        let planned = v2::plan(r)?;
-        for c in &v2_ctls {
-            v2_writes.extend(planned.iter().filter(|w| w.ctl == *c).cloned());
-        }
+        // Translate only what goes to cgroup2: a v1-only field set on v1
+        // (say swappiness) must not fail the v2 translation.
+        let planned = v2::plan(&subset(r, &v2_ctls))?;
+        v2_writes.extend(planned.into_iter().filter(|w| v2_ctls.contains(&w.ctl.as_str())));
     }
     v2_writes.extend(v2::unified(r)?);
     if v2_writes.is_empty() && bpf_rules.is_empty() {
@@ -243,6 +243,31 @@ fn apply_v2(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<()> {
     Ok(())
 }
 
+/// The part of `r` that v2 controllers `ctls` take.
+fn subset(r: &LinuxResources, ctls: &[&str]) -> LinuxResources {
+    let has = |c: &str| ctls.contains(&c);
+    let mut out = LinuxResources::default();
+    if has("memory") {
+        out.set_memory(*r.memory());
+    }
+    if has("cpu") || has("cpuset") {
+        out.set_cpu(r.cpu().clone());
+    }
+    if has("pids") {
+        out.set_pids(*r.pids());
+    }
+    if has("io") {
+        out.set_block_io(r.block_io().clone());
+    }
+    if has("hugetlb") {
+        out.set_hugepage_limits(r.hugepage_limits().clone());
+    }
+    if has("rdma") {
+        out.set_rdma(r.rdma().clone());
+    }
+    out
+}
+
 fn missing(w: &Write) -> Error {
     Error::msg(format!("set {} {}: no {} controller is available to this container", w.what, w.value, w.ctl)).field(w.field.clone())
 }
@@ -267,6 +292,10 @@ mod tests {
         fs::write(d.join("devices.allow"), "").unwrap();
         let rules = ["c 1:3 rwm", "c 1:5 rwm"].map(|v| Write::new("devices", "devices.allow", v, "device rule allow", "f"));
         run_all(&d, &rules).unwrap();
+        // On a hybrid host only the part going to cgroup2 is translated for it.
+        let r: LinuxResources = serde_json::from_value(serde_json::json!({"memory": {"swappiness": 10}, "hugepageLimits": [{"pageSize": "2MB", "limit": 1}]})).unwrap();
+        let files: Vec<String> = v2::plan(&subset(&r, &["hugetlb"])).unwrap().into_iter().map(|w| w.file).collect();
+        assert_eq!(files, ["hugetlb.2MB.rsvd.max", "hugetlb.2MB.max"]);
         assert_eq!(fs::read_to_string(d.join("devices.allow")).unwrap(), "c 1:3 rwmc 1:5 rwm");
         fs::remove_dir_all(&d).unwrap();
     }

@@ -134,6 +134,9 @@ const RSH32_K: u8 = 0x74; // BPF_ALU | BPF_RSH | BPF_K
 const MOV64_K: u8 = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K
 const JNE_K: u8 = 0x55; // BPF_JMP | BPF_JNE | BPF_K
 const JSET_K: u8 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+const JEQ_K: u8 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+const MOV64_X: u8 = 0xbf; // BPF_ALU64 | BPF_MOV | BPF_X
+const AND64_K: u8 = 0x57; // BPF_ALU64 | BPF_AND | BPF_K
 const EXIT: u8 = 0x95; // BPF_JMP | BPF_EXIT
 
 const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
@@ -156,13 +159,53 @@ fn access_bits(a: &str) -> i32 {
     }).fold(0, |x, y| x | y)
 }
 
-/// The device program for `rules`. The last matching rule decides, as
-/// writing the rules to v1 in order would; a device no rule matches is
-/// allowed (a cgroup with no rules inherits allow-all). Registers: r2 type,
-/// r3 access, r4 major, r5 minor; one block per rule, last rule first,
-/// each block's tests jumping to the next block on mismatch. A rule that
-/// matches everything ends the program: the rules before it cannot matter.
+/// What a v1 device cgroup holds after a list of rules: a default and the
+/// exceptions to it (security/device_cgroup.c's model, which the eBPF
+/// program reproduces so that one config means the same on v1 and v2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct V1State {
+    /// Default: allow (true) or deny.
+    pub allow_by_default: bool,
+    /// (kind, major, minor, access bits); None = any.
+    pub exceptions: Vec<(char, Option<i64>, Option<i64>, i32)>,
+}
+
+/// Play rules the way the v1 kernel does: a rule of type `a` resets the
+/// default and drops every exception; a rule agreeing with the default
+/// takes its access bits away from the exception for exactly that device;
+/// a rule against the default adds them to it. A cgroup starts as its
+/// parent: allow everything.
+pub fn v1_state(rules: &[Rule]) -> V1State {
+    let mut st = V1State { allow_by_default: true, exceptions: Vec::new() };
+    for r in rules {
+        if r.kind == 'a' {
+            st = V1State { allow_by_default: r.allow, exceptions: Vec::new() };
+            continue;
+        }
+        let bits = access_bits(&r.access);
+        let same = |e: &(char, Option<i64>, Option<i64>, i32)| e.0 == r.kind && e.1 == r.major && e.2 == r.minor;
+        if r.allow == st.allow_by_default {
+            for e in st.exceptions.iter_mut().filter(|e| same(e)) {
+                e.3 &= !bits;
+            }
+            st.exceptions.retain(|e| e.3 != 0);
+        } else if let Some(e) = st.exceptions.iter_mut().find(|e| same(e)) {
+            e.3 |= bits;
+        } else {
+            st.exceptions.push((r.kind, r.major, r.minor, bits));
+        }
+    }
+    st
+}
+
+/// The device program for `rules`, deciding as a v1 cgroup given the same
+/// rules would ([`v1_state`]). Registers: r2 type, r3 access, r4 major, r5
+/// minor. One block per exception, each test jumping to the next block on
+/// mismatch; a matching exception returns the opposite of the default.
+/// Under deny-by-default an exception must grant every requested access
+/// bit; under allow-by-default any requested bit it names denies.
 pub fn program(rules: &[Rule]) -> Vec<Insn> {
+    let st = v1_state(rules);
     let mut p = vec![
         insn(LDX_W, 2, 1, 0, 0),
         insn(AND32_K, 2, 0, 0, 0xffff),
@@ -171,41 +214,39 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
         insn(LDX_W, 4, 1, 4, 0),
         insn(LDX_W, 5, 1, 8, 0),
     ];
-    let mut catch_all = false;
-    for r in rules.iter().rev() {
-        let mut tests = Vec::new();
-        match r.kind {
-            'c' => tests.push((JNE_K, 2, DEV_CHAR)),
-            'b' => tests.push((JNE_K, 2, DEV_BLOCK)),
-            _ => {}
+    let all = ACC_MKNOD | ACC_READ | ACC_WRITE;
+    for (kind, major, minor, acc) in &st.exceptions {
+        let mut block = Vec::new();
+        block.push(insn(JNE_K, 2, 0, 0, if *kind == 'b' { DEV_BLOCK } else { DEV_CHAR }));
+        if let Some(m) = major {
+            block.push(insn(JNE_K, 4, 0, 0, *m as i32));
         }
-        let acc = access_bits(&r.access);
-        if acc != ACC_MKNOD | ACC_READ | ACC_WRITE {
-            // Any requested access bit outside the rule's: not this rule.
-            tests.push((JSET_K, 3, !acc & 7));
+        if let Some(m) = minor {
+            block.push(insn(JNE_K, 5, 0, 0, *m as i32));
         }
-        if let Some(m) = r.major {
-            tests.push((JNE_K, 4, m as i32));
+        if *acc != all {
+            if st.allow_by_default {
+                // No requested bit among the exception's: not a match.
+                block.push(insn(MOV64_X, 1, 3, 0, 0));
+                block.push(insn(AND64_K, 1, 0, 0, *acc));
+                block.push(insn(JEQ_K, 1, 0, 0, 0));
+            } else {
+                // A requested bit the exception lacks: not a match.
+                block.push(insn(JSET_K, 3, 0, 0, !acc & all));
+            }
         }
-        if let Some(m) = r.minor {
-            tests.push((JNE_K, 5, m as i32));
+        block.push(insn(MOV64_K, 0, 0, 0, i32::from(!st.allow_by_default)));
+        block.push(insn(EXIT, 0, 0, 0, 0));
+        let n = block.len();
+        for (i, ins) in block.iter_mut().enumerate() {
+            if matches!(ins.code, JNE_K | JSET_K | JEQ_K) {
+                ins.off = (n - i - 1) as i16;
+            }
         }
-        let n = tests.len();
-        for (i, (code, reg, imm)) in tests.iter().enumerate() {
-            // Skip the remaining tests and the two-instruction verdict.
-            p.push(insn(*code, *reg, 0, (n - i - 1 + 2) as i16, *imm));
-        }
-        p.push(insn(MOV64_K, 0, 0, 0, i32::from(r.allow)));
-        p.push(insn(EXIT, 0, 0, 0, 0));
-        if n == 0 {
-            catch_all = true;
-            break;
-        }
+        p.extend(block);
     }
-    if !catch_all {
-        p.push(insn(MOV64_K, 0, 0, 0, 1));
-        p.push(insn(EXIT, 0, 0, 0, 0));
-    }
+    p.push(insn(MOV64_K, 0, 0, 0, i32::from(st.allow_by_default)));
+    p.push(insn(EXIT, 0, 0, 0, 0));
     p
 }
 
@@ -306,13 +347,17 @@ mod tests {
         loop {
             let i = p[pc];
             let (dst, src) = ((i.regs & 0xf) as usize, (i.regs >> 4) as usize);
-            assert_eq!(src == 1, i.code == LDX_W);
+            assert!(src == 0 || (src == 1 && i.code == LDX_W) || (src == 3 && i.code == MOV64_X));
             pc += 1;
             match i.code {
                 LDX_W => r[dst] = u64::from(ctx[i.off as usize / 4]),
                 AND32_K => r[dst] = (r[dst] as u32 & i.imm as u32) as u64,
                 RSH32_K => r[dst] = ((r[dst] as u32) >> i.imm) as u64,
                 MOV64_K => r[dst] = i.imm as i64 as u64,
+                MOV64_X => r[dst] = r[src],
+                AND64_K => r[dst] &= i.imm as i64 as u64,
+                JEQ_K if r[dst] == i.imm as i64 as u64 => pc += i.off as usize,
+                JEQ_K => {}
                 JNE_K if r[dst] != i.imm as i64 as u64 => pc += i.off as usize,
                 JSET_K if r[dst] & (i.imm as i64 as u64) != 0 => pc += i.off as usize,
                 JNE_K | JSET_K => {}
@@ -339,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn access_subsets_and_last_rule_wins() {
+    fn access_subsets_and_exceptions() {
         let rs = [rule(true, 'c', Some(1), None, "r"), rule(false, 'c', Some(1), Some(3), "w")];
         let p = program(&rs);
         assert_eq!(eval(&p, DEV_CHAR, ACC_READ, 1, 3), 1);
@@ -350,6 +395,32 @@ mod tests {
         let p = program(&[rule(false, 'a', None, None, "rwm"), rule(true, 'c', Some(1), None, "r")]);
         assert_eq!(eval(&p, DEV_CHAR, ACC_READ | ACC_WRITE, 1, 4), 0);
         assert_eq!(eval(&p, DEV_CHAR, ACC_READ, 1, 4), 1);
+    }
+
+    /// A deny after "deny all" removes only the exception for exactly that
+    /// device, as v1 does: "c *:* m" still lets it be created, not opened.
+    #[test]
+    fn v1_exception_semantics() {
+        let rs = [
+            rule(false, 'a', None, None, "rwm"),
+            rule(true, 'c', None, None, "m"),
+            rule(true, 'c', Some(1), Some(3), "rwm"),
+            rule(false, 'c', Some(1), Some(3), "rwm"),
+        ];
+        let st = v1_state(&rs);
+        assert_eq!(st, V1State { allow_by_default: false, exceptions: vec![('c', None, None, ACC_MKNOD)] });
+        let p = program(&rs);
+        assert_eq!(eval(&p, DEV_CHAR, ACC_MKNOD, 1, 3), 1);
+        assert_eq!(eval(&p, DEV_CHAR, ACC_READ, 1, 3), 0);
+        assert_eq!(eval(&p, DEV_BLOCK, ACC_MKNOD, 8, 0), 0);
+        // Allow-by-default with a deny exception: any overlapping bit denies.
+        let p = program(&[rule(false, 'c', Some(1), Some(3), "rw")]);
+        assert_eq!(eval(&p, DEV_CHAR, ACC_READ | ACC_MKNOD, 1, 3), 0);
+        assert_eq!(eval(&p, DEV_CHAR, ACC_MKNOD, 1, 3), 1);
+        assert_eq!(eval(&p, DEV_CHAR, ACC_WRITE, 1, 4), 1);
+        // Merging and partial removal of one exception's bits.
+        let st = v1_state(&[rule(false, 'a', None, None, ""), rule(true, 'b', Some(8), None, "r"), rule(true, 'b', Some(8), None, "w"), rule(false, 'b', Some(8), None, "r")]);
+        assert_eq!(st.exceptions, vec![('b', Some(8), None, ACC_WRITE)]);
     }
 
     #[test]
