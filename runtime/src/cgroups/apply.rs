@@ -199,7 +199,7 @@ fn apply_hybrid(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<()> {
         let ctl = writes[start].ctl.as_str();
         let end = start + writes[start..].iter().take_while(|w| w.ctl == ctl).count();
         match p.v1_dir(ctl) {
-            Some(dir) => run_all(dir, &writes[start..end])?,
+            Some(dir) => skip_rootless_devices(ctl, run_all(dir, &writes[start..end]))?,
             None => {
                 let v2name = v2::from_v1_controller(ctl).ok_or_else(|| missing(&writes[start]))?;
                 if !v2_ctls.contains(&v2name) {
@@ -226,7 +226,21 @@ fn apply_hybrid(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<()> {
     };
     v2::enable_controllers(mount, dir, &v2_writes)?;
     run_all(dir, &v2_writes)?;
-    devices::attach_bpf(dir, &bpf_rules)
+    skip_rootless_devices("devices", devices::attach_bpf(dir, &bpf_rules))
+}
+
+/// Device rules a rootless caller may not set are skipped with a warning,
+/// the one exception runc makes for rootless containers (every other
+/// resource error stands).
+fn skip_rootless_devices(ctl: &str, r: Result<()>) -> Result<()> {
+    match r {
+        // SAFETY: geteuid has no preconditions.
+        Err(e) if ctl == "devices" && matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) && unsafe { libc::geteuid() } != 0 => {
+            log::warn!("{e}: device rules are not enforced for this rootless container");
+            Ok(())
+        }
+        r => r,
+    }
 }
 
 /// Pure cgroup v2: translate, enable the controllers, write, attach the
@@ -238,7 +252,7 @@ fn apply_v2(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<()> {
     v2::enable_controllers(mount, dir, &writes)?;
     run_all(dir, &writes)?;
     if let Mode::Create(devs) = mode {
-        devices::attach_bpf(dir, &devices::rules(r.devices().as_deref(), devs)?)?;
+        skip_rootless_devices("devices", devices::attach_bpf(dir, &devices::rules(r.devices().as_deref(), devs)?))?;
     }
     Ok(())
 }
