@@ -134,6 +134,17 @@ fn running_with(name: &str, resources: serde_json::Value) -> (TestContainer, i32
     (c, pid)
 }
 
+/// Check a v1 file where the controller's v1 hierarchy is mounted, else the
+/// v2 file: `(controller, v1 file, value)`, `(v2 file, value)`.
+#[track_caller]
+fn expect(c: &TestContainer, v1f: (&str, &str, &str), v2f: (&str, &str)) {
+    let (ctl, f1, want1) = v1f;
+    let (f2, want2) = v2f;
+    let p = cg_file(c, ctl, f1, f2);
+    let want = if p.ends_with(f1) { want1 } else { want2 };
+    assert_eq!(read(&p), want, "{}", p.display());
+}
+
 /// Whether the v1 `controller` hierarchy is mounted on this host.
 fn v1(controller: &str) -> bool {
     PathBuf::from("/sys/fs/cgroup").join(controller).join("cgroup.procs").exists()
@@ -143,22 +154,19 @@ fn v1(controller: &str) -> bool {
 // reach the kernel's files.
 #[test]
 fn memory_extras_and_cpuset() {
-    if !v1("memory") || !v1("cpuset") {
-        eprintln!("SKIP: needs v1 memory and cpuset hierarchies");
-        return;
+    // swappiness has no cgroup v2 file: only asked for where v1 memory is.
+    let mut mem = json!({"limit": 67108864, "swap": 100663296, "reservation": 33554432});
+    if v1("memory") {
+        mem["swappiness"] = json!(10);
     }
-    let (c, pid) = running_with(
-        "cg-extras",
-        json!({
-            "memory": {"limit": 67108864, "swap": 100663296, "reservation": 33554432, "swappiness": 10},
-            "cpu": {"cpus": "0", "mems": "0"}
-        }),
-    );
-    assert_eq!(read(&cg_file(&c, "memory", "memory.memsw.limit_in_bytes", "")), "100663296");
-    assert_eq!(read(&cg_file(&c, "memory", "memory.soft_limit_in_bytes", "")), "33554432");
-    assert_eq!(read(&cg_file(&c, "memory", "memory.swappiness", "")), "10");
-    assert_eq!(read(&cg_file(&c, "cpuset", "cpuset.cpus", "")), "0");
-    assert_eq!(read(&cg_file(&c, "cpuset", "cpuset.mems", "")), "0");
+    let (c, pid) = running_with("cg-extras", json!({"memory": mem, "cpu": {"cpus": "0", "mems": "0"}}));
+    expect(&c, ("memory", "memory.memsw.limit_in_bytes", "100663296"), ("memory.swap.max", "33554432"));
+    expect(&c, ("memory", "memory.soft_limit_in_bytes", "33554432"), ("memory.low", "33554432"));
+    if v1("memory") {
+        assert_eq!(read(&cg_file(&c, "memory", "memory.swappiness", "")), "10");
+    }
+    expect(&c, ("cpuset", "cpuset.cpus", "0"), ("cpuset.cpus", "0"));
+    expect(&c, ("cpuset", "cpuset.mems", "0"), ("cpuset.mems", "0"));
     c.delete_force().ok();
     c.assert_no_leaks(Some(pid));
 }
@@ -235,21 +243,19 @@ fn hugetlb_limit_applied_or_refused() {
 // changes the kernel's files of a running container.
 #[test]
 fn update_flags_and_resources_json() {
-    if !v1("memory") {
-        eprintln!("SKIP: checks v1 files");
-        return;
-    }
     let (c, pid) = running_with("cg-update", json!({"memory": {"limit": 67108864, "swap": 67108864}, "pids": {"limit": 50}}));
     c.cmd(&[
         "update", "--memory", "128m", "--memory-swap", "256m", "--pids-limit", "30", "--cpu-share", "256", "--cpu-quota", "20000",
         "--cpu-period", "100000", &c.id,
     ])
     .ok();
-    assert_eq!(read(&cg_file(&c, "memory", "memory.limit_in_bytes", "")), "134217728");
-    assert_eq!(read(&cg_file(&c, "memory", "memory.memsw.limit_in_bytes", "")), "268435456");
-    assert_eq!(read(&cg_file(&c, "pids", "pids.max", "")), "30");
-    assert_eq!(read(&cg_file(&c, "cpu", "cpu.shares", "")), "256");
-    assert_eq!(read(&cg_file(&c, "cpu", "cpu.cfs_quota_us", "")), "20000");
+    // v2 holds swap alone (memory+swap − memory) and cpu.weight for shares
+    // (1 + (256 − 2) × 9999 / 262142 = 10).
+    expect(&c, ("memory", "memory.limit_in_bytes", "134217728"), ("memory.max", "134217728"));
+    expect(&c, ("memory", "memory.memsw.limit_in_bytes", "268435456"), ("memory.swap.max", "134217728"));
+    expect(&c, ("pids", "pids.max", "30"), ("pids.max", "30"));
+    expect(&c, ("cpu", "cpu.shares", "256"), ("cpu.weight", "10"));
+    expect(&c, ("cpu", "cpu.cfs_quota_us", "20000"), ("cpu.max", "20000 100000"));
     let json_file = c.base.join("resources.json");
     fs::write(&json_file, r#"{"memory": {"limit": 33554432, "swap": 33554432}, "pids": {"limit": 10}}"#).unwrap();
     let io = Stdio3 {
@@ -259,8 +265,8 @@ fn update_flags_and_resources_json() {
     };
     let o = c.rt.cmd_io(&["update", "--resources", "-", &c.id], io);
     assert!(o.success(), "update --resources -: {}", fs::read_to_string(c.base.join("update.err")).unwrap());
-    assert_eq!(read(&cg_file(&c, "memory", "memory.limit_in_bytes", "")), "33554432");
-    assert_eq!(read(&cg_file(&c, "pids", "pids.max", "")), "10");
+    expect(&c, ("memory", "memory.limit_in_bytes", "33554432"), ("memory.max", "33554432"));
+    expect(&c, ("pids", "pids.max", "10"), ("pids.max", "10"));
     // A file works too; a value the kernel refuses is an error naming it.
     fs::write(&json_file, r#"{"cpu": {"realtimeRuntime": 12345}}"#).unwrap();
     let f = json_file.display().to_string();
@@ -277,18 +283,19 @@ fn update_flags_and_resources_json() {
 // its cgroup is the root there).
 #[test]
 fn limits_seen_inside_container() {
-    if !v1("memory") || !v1("pids") {
-        eprintln!("SKIP: checks v1 files");
-        return;
-    }
     let mut c = TestContainer::new("cg-inside");
     c.push(
         "/mounts",
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
     );
     c.set("/linux/resources", json!({"memory": {"limit": 50331648}, "pids": {"limit": 42}}));
-    let out = c.run_sh("cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; grep memory /proc/self/cgroup");
-    assert_eq!(out, "50331648\n42\n4:memory:/\n".replace("4:", &format!("{}:", memory_hierarchy_id())));
+    if v1("memory") && v1("pids") {
+        let out = c.run_sh("cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; grep memory /proc/self/cgroup");
+        assert_eq!(out, format!("50331648\n42\n{}:memory:/\n", memory_hierarchy_id()));
+    } else {
+        let out = c.run_sh("cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; grep '^0::' /proc/self/cgroup");
+        assert_eq!(out, "50331648\n42\n0::/\n");
+    }
     c.delete_and_check(None);
 }
 
