@@ -88,8 +88,8 @@ fn field(f: &str) -> String {
     format!("linux.resources.{f}")
 }
 
-fn unsupported(f: &str) -> Error {
-    Error::msg("cgroup v2 has no equivalent for this setting").field(field(f))
+fn unsupported(f: &str, value: impl std::fmt::Display) -> Error {
+    Error::msg(format!("set {f} {value}: cgroup v2 has no equivalent")).field(field(f))
 }
 
 /// The v2 writes for `r` (without `unified`), in order.
@@ -116,7 +116,7 @@ pub fn plan(r: &LinuxResources) -> Result<Vec<Write>> {
         out.push(Write::new("hugetlb", format!("hugetlb.{size}.max"), max_or(h.limit()), format!("hugetlb {size} limit"), f));
     }
     if r.network().is_some() {
-        return Err(unsupported("network"));
+        return Err(unsupported("network", serde_json::to_string(r.network()).unwrap_or_default()));
     }
     out.extend(v1::rdma(r));
     Ok(out)
@@ -138,17 +138,17 @@ fn memory(m: &LinuxMemory, out: &mut Vec<Write>) -> Result<()> {
     if m.kernel().is_some() {
         log::warn!("linux.resources.memory.kernel is deprecated and has no cgroup v2 equivalent: ignored");
     }
-    if m.kernel_tcp().is_some() {
-        return Err(unsupported("memory.kernelTCP"));
+    if let Some(v) = m.kernel_tcp() {
+        return Err(unsupported("memory.kernelTCP", v));
     }
-    if m.swappiness().is_some_and(|s| s != u64::MAX) {
-        return Err(unsupported("memory.swappiness"));
+    if let Some(v) = m.swappiness().filter(|s| *s != u64::MAX) {
+        return Err(unsupported("memory.swappiness", v));
     }
     if m.disable_oom_killer() == Some(true) {
-        return Err(unsupported("memory.disableOOMKiller"));
+        return Err(unsupported("memory.disableOOMKiller", true));
     }
     if m.use_hierarchy() == Some(false) {
-        return Err(unsupported("memory.useHierarchy"));
+        return Err(unsupported("memory.useHierarchy", false));
     }
     Ok(())
 }
@@ -173,11 +173,11 @@ fn cpu(c: &LinuxCpu, out: &mut Vec<Write>) -> Result<()> {
     if let Some(i) = c.idle() {
         out.push(Write::new("cpu", "cpu.idle", i, "cpu idle", field("cpu.idle")));
     }
-    if c.realtime_runtime().is_some_and(|v| v != 0) {
-        return Err(unsupported("cpu.realtimeRuntime"));
+    if let Some(v) = c.realtime_runtime().filter(|v| *v != 0) {
+        return Err(unsupported("cpu.realtimeRuntime", v));
     }
-    if c.realtime_period().is_some_and(|v| v != 0) {
-        return Err(unsupported("cpu.realtimePeriod"));
+    if let Some(v) = c.realtime_period().filter(|v| *v != 0) {
+        return Err(unsupported("cpu.realtimePeriod", v));
     }
     if let Some(s) = c.cpus().as_ref().filter(|s| !s.is_empty()) {
         out.push(Write::new("cpuset", "cpuset.cpus", s, "cpuset cpus", field("cpu.cpus")));
@@ -201,8 +201,8 @@ fn io(b: &LinuxBlockIo, out: &mut Vec<Write>) -> Result<()> {
     if let Some(w) = b.weight().filter(|w| *w != 0) {
         out.push(Write::new("io", "io.bfq.weight", w, "io weight", field("blockIO.weight")).or("io.weight", io_weight(w)));
     }
-    if b.leaf_weight().is_some() {
-        return Err(unsupported("blockIO.leafWeight"));
+    if let Some(v) = b.leaf_weight() {
+        return Err(unsupported("blockIO.leafWeight", v));
     }
     for (i, d) in b.weight_device().iter().flatten().enumerate() {
         let f = format!("blockIO.weightDevice[{i}]");
@@ -210,8 +210,8 @@ fn io(b: &LinuxBlockIo, out: &mut Vec<Write>) -> Result<()> {
             let (maj, min) = (d.major(), d.minor());
             out.push(Write::new("io", "io.bfq.weight", format!("{maj}:{min} {w}"), "io device weight", field(&f)).or("io.weight", format!("{maj}:{min} {}", io_weight(w))));
         }
-        if d.leaf_weight().is_some() {
-            return Err(unsupported(&format!("{f}.leafWeight")));
+        if let Some(v) = d.leaf_weight() {
+            return Err(unsupported(&format!("{f}.leafWeight"), v));
         }
     }
     for (get, key, name) in IO_MAX {
@@ -361,6 +361,8 @@ mod tests {
             let e = plan_of(j).unwrap_err();
             assert_eq!(e.field.as_deref(), Some(f), "{e}");
         }
+        let e = plan_of(json!({"cpu": {"realtimeRuntime": 950000}})).unwrap_err();
+        assert_eq!(e.to_string(), "set cpu.realtimeRuntime 950000: cgroup v2 has no equivalent (linux.resources.cpu.realtimeRuntime)");
     }
 
     #[test]
