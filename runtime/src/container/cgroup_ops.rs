@@ -232,12 +232,13 @@ pub fn resume(root: &Root, id: &str) -> Result<()> {
     p.thaw().map_err(|e| e.context(format!("resume {id}")))
 }
 
-fn event(kind: &str, id: &str, data: Option<serde_json::Value>) -> String {
-    let mut v = serde_json::json!({"type": kind, "id": id});
-    if let Some(d) = data {
-        v["data"] = d;
+/// One event line, keys in runc's order: type, id, then data (if any).
+fn event(kind: &str, id: &str, data: Option<String>) -> String {
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    match data {
+        Some(d) => format!("{{\"type\":{},\"id\":{},\"data\":{d}}}", q(kind), q(id)),
+        None => format!("{{\"type\":{},\"id\":{}}}", q(kind), q(id)),
     }
-    v.to_string()
 }
 
 /// `berth events [--stats] [--interval D] ID`: with --stats one stats
@@ -245,7 +246,7 @@ fn event(kind: &str, id: &str, data: Option<serde_json::Value>) -> String {
 /// kill, until the container stops. One JSON object per line.
 pub fn events(root: &Root, id: &str, stats_only: bool, interval: Duration) -> Result<()> {
     let (st, _, p) = live(root, id, "get events from")?;
-    let stats = |p: &Placement| event("stats", id, Some(serde_json::to_value(p.stats()).unwrap_or_default()));
+    let stats = |p: &Placement| event("stats", id, Some(serde_json::to_string(&p.stats()).unwrap_or_default()));
     if stats_only {
         println!("{}", stats(&p));
         return Ok(());
@@ -342,6 +343,16 @@ mod tests {
         assert!(r.block_io().is_none());
         let a = UpdateArgs { l3_cache_schema: Some("L3:0=f".into()), ..Default::default() };
         assert!(update_resources(&a, &mut &b""[..]).unwrap_err().to_string().contains("--l3-cache-schema"));
+    }
+
+    #[test]
+    fn event_lines_in_runc_key_order() {
+        assert_eq!(event("oom", "c\"1", None), r#"{"type":"oom","id":"c\"1"}"#);
+        let d = serde_json::to_string(&crate::cgroups::stats::Stats::default()).unwrap();
+        let line = event("stats", "x", Some(d));
+        assert!(line.starts_with(r#"{"type":"stats","id":"x","data":{"cpu":"#), "{line}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert!(v["data"]["memory"]["usage"].is_object());
     }
 
     #[test]
