@@ -97,9 +97,6 @@ fn exec_into_stopped_fails() {
 // `pause` freezes every process (state `paused`), `resume` thaws them.
 #[test]
 fn pause_and_resume() {
-    if skip_for("berth version 0.1", "berth pause/resume are not built yet (issue 3)") {
-        return;
-    }
     let (c, pid) = running("ops-pause");
     c.cmd(&["pause", &c.id]).ok();
     assert_eq!(c.state_json()["status"], "paused");
@@ -115,9 +112,6 @@ fn pause_and_resume() {
 // `delete --force` of a paused container must still clean everything.
 #[test]
 fn delete_force_paused() {
-    if skip_for("berth version 0.1", "berth pause/resume are not built yet (issue 3)") {
-        return;
-    }
     let (c, pid) = running("ops-pause-delete");
     c.cmd(&["pause", &c.id]).ok();
     c.delete_force().ok();
@@ -146,5 +140,37 @@ fn kill_all() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(c.marked_processes().is_empty(), "kill --all must reach every process");
+    c.delete_and_check(Some(pid));
+}
+
+// containerd: `ps --format json ID` is the list of host pids; the table
+// form is ps(1) output cut to the container's processes.
+#[test]
+fn ps_json_and_table() {
+    let (c, pid) = running("ops-ps");
+    let v = c.cmd(&["ps", "--format", "json", &c.id]).ok().json();
+    assert_eq!(v, json!([pid]), "ps json");
+    let t = c.cmd(&["ps", &c.id]).ok().stdout.clone();
+    let mut lines = t.lines();
+    let header = lines.next().unwrap_or("");
+    let col = header.split_whitespace().position(|h| h == "PID").expect("PID column");
+    let pids: Vec<String> = lines.map(|l| l.split_whitespace().nth(col).unwrap_or("").to_string()).collect();
+    assert_eq!(pids, vec![pid.to_string()], "ps table:\n{t}");
+    let t = c.cmd(&["ps", &c.id, "-o", "pid,comm"]).ok().stdout.clone();
+    assert!(t.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == [pid.to_string().as_str(), "sleep"]), "ps -o:\n{t}");
+    c.delete_force().ok();
+    c.assert_no_leaks(Some(pid));
+}
+
+// A paused container can be killed (runc thaws it so SIGKILL lands) and
+// resume of a running one fails.
+#[test]
+fn kill_paused_and_resume_running() {
+    let (c, pid) = running("ops-pause-kill");
+    c.cmd(&["resume", &c.id]).fails();
+    c.cmd(&["pause", &c.id]).ok();
+    c.cmd(&["pause", &c.id]).fails();
+    c.kill("KILL").ok();
+    c.wait_status("stopped", WAIT).unwrap();
     c.delete_and_check(Some(pid));
 }

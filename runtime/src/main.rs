@@ -67,6 +67,7 @@ struct CreateArgs {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once
 enum Cmd {
     /// Create a container; it waits for `start`.
     Create(CreateArgs),
@@ -121,6 +122,32 @@ enum Cmd {
     },
     /// Describe what this build of Berth supports (JSON).
     Features,
+    /// Change a container's resource limits.
+    Update(container::UpdateArgs),
+    /// Freeze every process of a container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// Print resource statistics and OOM events as JSON lines.
+    Events {
+        /// Print one stats event and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats events.
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
+    /// List the processes of a container.
+    Ps {
+        /// table or json.
+        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        id: String,
+        /// Arguments for ps(1) (default -ef).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
     /// Run a new process in a running container.
     Exec(ExecArgs),
     /// Checkpoint a running container with CRIU.
@@ -341,6 +368,18 @@ fn dispatch(cli: Cli) -> Result<i32> {
         .map(|_| 0),
         Cmd::Restore { criu, bundle, pid_file, detach: _, id } => {
             container::restore(&root, &id, container::RestoreOpts { criu: criu.into(), bundle, pid_file }).map(|_| 0)
+        }
+        Cmd::Update(a) => container::update(&root, &a).map(|_| 0),
+        Cmd::Pause { id } => container::pause(&root, &id).map(|_| 0),
+        Cmd::Resume { id } => container::resume(&root, &id).map(|_| 0),
+        Cmd::Events { stats, interval, id } => {
+            let every = container::parse_duration(&interval).map_err(|e| Error::msg(format!("--interval: {e}")))?;
+            container::events(&root, &id, stats, every).map(|_| 0)
+        }
+        Cmd::Ps { format, id, ps_args } => {
+            let f = if format == "json" { container::PsFormat::Json } else { container::PsFormat::Table };
+            print!("{}", container::ps(&root, &id, f, &ps_args)?);
+            Ok(0)
         }
         Cmd::Features => {
             println!("{}", serde_json::to_string_pretty(&berth::features::document()).unwrap_or_default());

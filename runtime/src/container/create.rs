@@ -154,6 +154,7 @@ fn build(
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref();
     placement.create()?;
+    cgroups::apply::apply_config(placement, linux)?;
 
     // The start gate. The init holds it open read-write, so its read blocks
     // until `start` writes, and `start` can tell a dead init (ENXIO).

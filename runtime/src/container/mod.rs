@@ -19,6 +19,7 @@
 //!
 //! `start` opens the gate; the init runs startContainer hooks and execs.
 
+mod cgroup_ops;
 mod checkpoint;
 mod create;
 mod exec;
@@ -30,3 +31,4 @@ pub use checkpoint::{checkpoint, restore, CheckpointOpts, CriuOpts, RestoreOpts}
 pub use create::{create, Console, CreateOpts};
 pub use exec::{exec, ExecOpts};
 pub use ops::{delete, kill, list, run, start, state, ListFormat, RunOpts};
+pub use cgroup_ops::{events, parse_duration, pause, ps, resume, update, PsFormat, UpdateArgs};

@@ -156,12 +156,7 @@ fn signal_cgroup(st: &State, sig: libc::c_int) {
 }
 
 fn cgroups_thaw(st: &State) {
-    for dir in &st.cgroup_paths {
-        let f = dir.join("freezer.state");
-        if f.exists() {
-            let _ = std::fs::write(f, "THAWED");
-        }
-    }
+    cgroups::freezer::thaw_paths(&st.cgroup_paths);
 }
 
 /// `berth delete [--force] ID`.

@@ -1,10 +1,27 @@
-//! cgroup placement: the container's cgroup directories on v1, v2 and hybrid
-//! hosts, the init put into them, and their removal on delete.
+//! Control groups (config-linux.md "Control groups").
 //!
+//! This module is the placement: the container's cgroup directories on v1,
+//! v2 and hybrid hosts, the init put into them, and their removal on delete.
 //! On a hybrid host (v1 controllers under /sys/fs/cgroup/<name>, cgroup2 at
 //! /sys/fs/cgroup/unified) the container joins every v1 hierarchy and the
-//! unified tree, as runc does. Resource limits belong to the cgroup manager
-//! built on this (the [cgroups] issue).
+//! unified tree, as runc does.
+//!
+//! Resources are translated into plans of file writes ([`v1`], [`v2`],
+//! [`devices`]) that [`apply`] carries out: on a hybrid host each controller
+//! is set where it is mounted (v1 first, the unified tree for controllers
+//! only it offers, such as hugetlb on this project's test machine). The
+//! freezer ([`freezer`]) and statistics ([`stats`]) read the same layout.
+//! [`Manager`] is the interface the container code uses, so a systemd
+//! driver can take the cgroupfs driver's place later.
+
+pub mod apply;
+pub mod devices;
+pub mod freezer;
+pub mod stats;
+pub mod v1;
+pub mod v2;
+
+pub use apply::{Manager, Write};
 
 use crate::error::{Error, Result};
 use std::fs;
@@ -138,6 +155,43 @@ pub fn resolve(cgroups_path: Option<&Path>, id: &str) -> Result<Placement> {
 }
 
 impl Placement {
+    /// Rebuild a placement from the directories stored in a container's
+    /// state: each is matched to the mounted hierarchy that holds it.
+    pub fn from_paths(paths: &[PathBuf]) -> Result<Placement> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::os("read /proc/self/mountinfo", e))?;
+        Ok(Self::from_paths_in(&parse_mountinfo(&mountinfo), paths))
+    }
+
+    /// [`Placement::from_paths`] against a known list of hierarchies.
+    pub fn from_paths_in(hs: &[Hierarchy], paths: &[PathBuf]) -> Placement {
+        let dirs = paths
+            .iter()
+            .filter_map(|d| {
+                hs.iter()
+                    .filter(|h| d.starts_with(&h.mountpoint))
+                    .max_by_key(|h| h.mountpoint.as_os_str().len())
+                    .map(|h| (h.clone(), d.clone()))
+            })
+            .collect();
+        Placement { dirs }
+    }
+
+    /// The directory of the v1 hierarchy that holds controller `ctl`.
+    pub fn v1_dir(&self, ctl: &str) -> Option<&Path> {
+        self.dirs.iter().find(|(h, _)| !h.v2 && h.controllers.iter().any(|c| c == ctl)).map(|(_, d)| d.as_path())
+    }
+
+    /// The container's directory in the unified (cgroup2) hierarchy, with
+    /// that hierarchy's mount point.
+    pub fn v2(&self) -> Option<(&Path, &Path)> {
+        self.dirs.iter().find(|(h, _)| h.v2).map(|(h, d)| (d.as_path(), h.mountpoint.as_path()))
+    }
+
+    /// Whether any v1 hierarchy is mounted (v1 or hybrid host).
+    pub fn has_v1(&self) -> bool {
+        self.dirs.iter().any(|(h, _)| !h.v2)
+    }
+
     /// The directories, as stored in the state.
     pub fn paths(&self) -> Vec<PathBuf> {
         self.dirs.iter().map(|(_, d)| d.clone()).collect()
@@ -242,19 +296,10 @@ pub fn procs(paths: &[PathBuf]) -> Vec<i32> {
     Vec::new()
 }
 
-/// Whether the freezer holds the container frozen.
+/// Whether the freezer holds the container frozen (v1 freezer.state, or
+/// cgroup.freeze where no v1 freezer is mounted).
 pub fn is_frozen(paths: &[PathBuf]) -> bool {
-    for dir in paths {
-        if let Ok(s) = fs::read_to_string(dir.join("freezer.state")) {
-            return s.trim() == "FROZEN";
-        }
-    }
-    if let [only] = paths {
-        if let Ok(s) = fs::read_to_string(only.join("cgroup.freeze")) {
-            return s.trim() == "1";
-        }
-    }
-    false
+    freezer::is_frozen(paths)
 }
 
 #[cfg(test)]

@@ -1,0 +1,316 @@
+//! Carrying out a resource plan: each [`Write`] goes to the directory of
+//! the hierarchy that holds its controller.
+//!
+//! Only fields present in the config produce writes (every write is three
+//! syscalls), and a failing write names the value and the config field:
+//! `set memory limit 1000 (linux.resources.memory.limit): Device or resource busy`.
+
+use super::{devices, freezer, stats, v1, v2, Placement};
+use crate::error::{Error, Result};
+use oci_spec::runtime::{LinuxDevice, LinuxResources};
+use std::fs;
+use std::io::ErrorKind;
+use std::path::Path;
+
+/// One write to a controller file, planned from the config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Write {
+    /// Controller that owns the file (v1 hierarchy or v2 controller name);
+    /// empty for core files such as `cgroup.max.depth`.
+    pub ctl: String,
+    /// File name inside the container's cgroup directory.
+    pub file: String,
+    /// What is written.
+    pub value: String,
+    /// A `(file, value)` tried when `file` does not exist (e.g. blkio.weight
+    /// → blkio.bfq.weight on kernels with BFQ only).
+    pub alt: Option<(String, String)>,
+    /// What is being set, for messages ("memory limit").
+    pub what: String,
+    /// The config field ("linux.resources.memory.limit").
+    pub field: String,
+    /// A missing file is not an error (a feature the kernel may lack).
+    pub optional: bool,
+}
+
+impl Write {
+    /// A write of `value` to `file` of controller `ctl`.
+    pub fn new(ctl: &str, file: impl Into<String>, value: impl ToString, what: impl Into<String>, field: impl Into<String>) -> Write {
+        Write { ctl: ctl.into(), file: file.into(), value: value.to_string(), alt: None, what: what.into(), field: field.into(), optional: false }
+    }
+
+    /// With a fallback file (and value) for kernels without `file`.
+    pub fn or(mut self, file: impl Into<String>, value: impl ToString) -> Write {
+        self.alt = Some((file.into(), value.to_string()));
+        self
+    }
+
+    /// Tolerate a missing file.
+    pub fn optional(mut self) -> Write {
+        self.optional = true;
+        self
+    }
+
+    fn fail(&self, value: &str, e: std::io::Error) -> Error {
+        Error::os(format!("set {} {value}", self.what), e).field(self.field.clone())
+    }
+
+    /// Write into `dir`, trying the fallback file when the first is missing.
+    pub fn run(&self, dir: &Path) -> Result<()> {
+        let e = match write_existing(&dir.join(&self.file), &self.value) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if e.kind() != ErrorKind::NotFound {
+            return Err(self.fail(&self.value, e));
+        }
+        if let Some((f, v)) = &self.alt {
+            match write_existing(&dir.join(f), v) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(self.fail(v, e)),
+                Err(_) => {}
+            }
+        }
+        if self.optional {
+            log::debug!("{} not set: the kernel has no {}", self.what, self.file);
+            return Ok(());
+        }
+        Err(Error::msg(format!("set {} {}: this kernel has no {} in {}", self.what, self.value, self.file, dir.display())).field(self.field.clone()))
+    }
+}
+
+/// Write to a file that must exist (no O_CREAT: a missing controller file
+/// is ENOENT, never a new file).
+pub fn write_existing(path: &Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    fs::OpenOptions::new().write(true).open(path)?.write_all(value.as_bytes())
+}
+
+/// Run writes in order in one directory. Consecutive writes to one file
+/// (device rules) share one open descriptor: the kernel takes each write(2)
+/// on its own. v1 refuses a memory limit above memory+swap and a
+/// memory+swap below the memory limit, so when raising both, the limit
+/// fails with EINVAL: write memory+swap first, then retry.
+pub fn run_all(dir: &Path, writes: &[Write]) -> Result<()> {
+    let mut i = 0;
+    while i < writes.len() {
+        let w = &writes[i];
+        let same = writes[i..].iter().take_while(|n| n.file == w.file).count();
+        if same > 1 {
+            if let Ok(mut f) = fs::OpenOptions::new().write(true).open(dir.join(&w.file)) {
+                use std::io::Write as _;
+                for n in &writes[i..i + same] {
+                    f.write_all(n.value.as_bytes()).map_err(|e| n.fail(&n.value, e))?;
+                }
+                i += same;
+                continue;
+            }
+        }
+        match w.run(dir) {
+            Ok(()) => i += 1,
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && w.file == v1::MEMORY_LIMIT && writes.get(i + 1).is_some_and(|n| n.file == v1::MEMSW_LIMIT) => {
+                writes[i + 1].run(dir)?;
+                w.run(dir)?;
+                i += 2;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Why resources are applied.
+#[derive(Clone, Copy, Debug)]
+pub enum Mode<'a> {
+    /// At create: device rules too, with the config's `linux.devices`.
+    Create(&'a [LinuxDevice]),
+    /// `berth update`: device rules are not changed (as with runc).
+    Update,
+}
+
+/// The cgroup manager the container code talks to; [`Placement`] is the
+/// cgroupfs driver.
+pub trait Manager {
+    /// Apply `linux.resources` (or an update of it).
+    fn apply(&self, r: &LinuxResources, mode: Mode) -> Result<()>;
+    /// Freeze every process (`pause`).
+    fn freeze(&self) -> Result<()>;
+    /// Thaw them (`resume`).
+    fn thaw(&self) -> Result<()>;
+    /// Resource usage, in runc's `events --stats` shape.
+    fn stats(&self) -> stats::Stats;
+    /// Pids of the processes in the container's cgroup.
+    fn pids(&self) -> Vec<i32>;
+}
+
+impl Manager for Placement {
+    fn apply(&self, r: &LinuxResources, mode: Mode) -> Result<()> {
+        if self.has_v1() {
+            apply_hybrid(self, r, mode)
+        } else {
+            apply_v2(self, r, mode)
+        }
+    }
+
+    fn freeze(&self) -> Result<()> {
+        freezer::set(self, true)
+    }
+
+    fn thaw(&self) -> Result<()> {
+        freezer::set(self, false)
+    }
+
+    fn stats(&self) -> stats::Stats {
+        stats::collect(self)
+    }
+
+    fn pids(&self) -> Vec<i32> {
+        super::procs(&self.paths())
+    }
+}
+
+/// Apply the config's resources at create: one call from the create sequence.
+pub fn apply_config(p: &Placement, linux: Option<&oci_spec::runtime::Linux>) -> Result<()> {
+    let Some(l) = linux else { return Ok(()) };
+    let Some(r) = l.resources() else { return Ok(()) };
+    p.apply(r, Mode::Create(l.devices().as_deref().unwrap_or(&[])))
+}
+
+/// v1 or hybrid host: every controller where its v1 hierarchy is mounted;
+/// controllers without one (hugetlb on the test machine) and `unified` keys
+/// in the cgroup2 directory, if it offers them.
+fn apply_hybrid(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<()> {
+    let mut writes = v1::plan(r)?;
+    let rules = match mode {
+        Mode::Create(devs) => devices::rules(r.devices().as_deref(), devs)?,
+        Mode::Update => Vec::new(),
+    };
+    let bpf_rules = if p.v1_dir("devices").is_some() {
+        writes.extend(devices::v1_writes(&rules));
+        Vec::new()
+    } else {
+        rules
+    };
+    // Consecutive writes for one hierarchy go together (the memory/swap
+    // ordering needs them side by side).
+    let mut v2_ctls: Vec<&str> = Vec::new();
+    let mut start = 0;
+    while start < writes.len() {
+        let ctl = writes[start].ctl.as_str();
+        let end = start + writes[start..].iter().take_while(|w| w.ctl == ctl).count();
+        match p.v1_dir(ctl) {
+            Some(dir) => skip_rootless_devices(ctl, run_all(dir, &writes[start..end]))?,
+            None => {
+                let v2name = v2::from_v1_controller(ctl).ok_or_else(|| missing(&writes[start]))?;
+                if !v2_ctls.contains(&v2name) {
+                    v2_ctls.push(v2name);
+                }
+            }
+        }
+        start = end;
+    }
+    let mut v2_writes: Vec<Write> = Vec::new();
+    if !v2_ctls.is_empty() {
+        // Translate only what goes to cgroup2: a v1-only field set on v1
+        // (say swappiness) must not fail the v2 translation.
+        let planned = v2::plan(&subset(r, &v2_ctls))?;
+        v2_writes.extend(planned.into_iter().filter(|w| v2_ctls.contains(&w.ctl.as_str())));
+    }
+    v2_writes.extend(v2::unified(r)?);
+    if v2_writes.is_empty() && bpf_rules.is_empty() {
+        return Ok(());
+    }
+    let Some((dir, mount)) = p.v2() else {
+        let w = v2_writes.first().or(writes.first());
+        return Err(w.map(missing).unwrap_or_else(|| Error::msg("device rules need the devices hierarchy or cgroup2").field("linux.resources.devices")));
+    };
+    v2::enable_controllers(mount, dir, &v2_writes)?;
+    run_all(dir, &v2_writes)?;
+    skip_rootless_devices("devices", devices::attach_bpf(dir, &bpf_rules))
+}
+
+/// Device rules a rootless caller may not set are skipped with a warning,
+/// the one exception runc makes for rootless containers (every other
+/// resource error stands).
+fn skip_rootless_devices(ctl: &str, r: Result<()>) -> Result<()> {
+    match r {
+        // SAFETY: geteuid has no preconditions.
+        Err(e) if ctl == "devices" && matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) && unsafe { libc::geteuid() } != 0 => {
+            log::warn!("{e}: device rules are not enforced for this rootless container");
+            Ok(())
+        }
+        r => r,
+    }
+}
+
+/// Pure cgroup v2: translate, enable the controllers, write, attach the
+/// device program.
+fn apply_v2(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<()> {
+    let Some((dir, mount)) = p.v2() else { return Ok(()) };
+    let mut writes = v2::plan(r)?;
+    writes.extend(v2::unified(r)?);
+    v2::enable_controllers(mount, dir, &writes)?;
+    run_all(dir, &writes)?;
+    if let Mode::Create(devs) = mode {
+        skip_rootless_devices("devices", devices::attach_bpf(dir, &devices::rules(r.devices().as_deref(), devs)?))?;
+    }
+    Ok(())
+}
+
+/// The part of `r` that v2 controllers `ctls` take.
+fn subset(r: &LinuxResources, ctls: &[&str]) -> LinuxResources {
+    let has = |c: &str| ctls.contains(&c);
+    let mut out = LinuxResources::default();
+    if has("memory") {
+        out.set_memory(*r.memory());
+    }
+    if has("cpu") || has("cpuset") {
+        out.set_cpu(r.cpu().clone());
+    }
+    if has("pids") {
+        out.set_pids(*r.pids());
+    }
+    if has("io") {
+        out.set_block_io(r.block_io().clone());
+    }
+    if has("hugetlb") {
+        out.set_hugepage_limits(r.hugepage_limits().clone());
+    }
+    if has("rdma") {
+        out.set_rdma(r.rdma().clone());
+    }
+    out
+}
+
+fn missing(w: &Write) -> Error {
+    Error::msg(format!("set {} {}: no {} controller is available to this container", w.what, w.value, w.ctl)).field(w.field.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_falls_back_and_names_field() {
+        let d = std::env::temp_dir().join(format!("berth-apply-{}", std::process::id()));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("blkio.bfq.weight"), "").unwrap();
+        let w = Write::new("blkio", "blkio.weight", 300, "blkio weight", "linux.resources.blockIO.weight").or("blkio.bfq.weight", 300);
+        w.run(&d).unwrap();
+        assert_eq!(fs::read_to_string(d.join("blkio.bfq.weight")).unwrap(), "300");
+        let e = Write::new("pids", "nope/pids.max", 5, "pids limit", "linux.resources.pids.limit").run(&d).unwrap_err();
+        assert!(e.to_string().contains("set pids limit 5: this kernel has no nope/pids.max"), "{e}");
+        assert!(e.to_string().ends_with("(linux.resources.pids.limit)"), "{e}");
+        Write::new("x", "missing", 1, "x", "f").optional().run(&d).unwrap();
+        // Several writes to one file go through one descriptor, in order.
+        fs::write(d.join("devices.allow"), "").unwrap();
+        let rules = ["c 1:3 rwm", "c 1:5 rwm"].map(|v| Write::new("devices", "devices.allow", v, "device rule allow", "f"));
+        run_all(&d, &rules).unwrap();
+        // On a hybrid host only the part going to cgroup2 is translated for it.
+        let r: LinuxResources = serde_json::from_value(serde_json::json!({"memory": {"swappiness": 10}, "hugepageLimits": [{"pageSize": "2MB", "limit": 1}]})).unwrap();
+        let files: Vec<String> = v2::plan(&subset(&r, &["hugetlb"])).unwrap().into_iter().map(|w| w.file).collect();
+        assert_eq!(files, ["hugetlb.2MB.rsvd.max", "hugetlb.2MB.max"]);
+        assert_eq!(fs::read_to_string(d.join("devices.allow")).unwrap(), "c 1:3 rwmc 1:5 rwm");
+        fs::remove_dir_all(&d).unwrap();
+    }
+}
