@@ -11,6 +11,7 @@
 
 mod args;
 mod events;
+mod pty;
 mod mount;
 mod reaper;
 mod runtime;
