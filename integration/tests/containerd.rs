@@ -509,3 +509,30 @@ fn shim_update(c: &Containerd, id: &str, resources_json: &str) -> Result<(), Str
     let ctx = ttrpc::context::with_timeout(Duration::from_secs(30).as_nanos() as i64);
     client.update(ctx, &req).map(drop).map_err(|e| format!("{e:?}"))
 }
+
+#[test]
+fn stats_through_the_runtime() {
+    let Some(c) = setup() else { return };
+    if !runtime_has("events") {
+        eprintln!(
+            "\n!!! SKIPPING stats: runtime {} has no `events` command (run with BERTH_IT_RUNTIME=runc) !!!\n",
+            runtime_path().display()
+        );
+        return;
+    }
+    let id = unique_id("stats");
+    run_detached(&c, &id, &["sleep", "1000"]);
+    assert!(wait_status(&c, &id, "RUNNING"), "{}", c.log());
+    let out = c.ctr(&["tasks", "metrics", &id]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", show(&out));
+    // The table names the task and carries a nonzero memory usage and 1 pid.
+    assert!(text.contains(&id), "{text}");
+    let usage = text
+        .lines()
+        .find(|l| l.contains("memory.usage_in_bytes") || l.trim_start().starts_with("memory.usage"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(usage.is_some_and(|u| u > 0), "memory usage missing: {text}");
+    kill_and_remove(&c, &id);
+}

@@ -18,6 +18,7 @@ mod runtime;
 mod service;
 mod sha256;
 mod state;
+mod stats;
 mod stdio;
 
 use std::io::{Read, Write};

@@ -633,7 +633,14 @@ impl Task for Service {
 
     fn stats(&self, _: &TtrpcContext, req: api::StatsRequest) -> TtResult<api::StatsResponse> {
         crate::slog!("rpc stats {:?}", req);
-        unimplemented("stats")
+        let c = self.get(&req.id)?;
+        let out = c
+            .runtime
+            .call(&self.reaper, Some(&c.log_path()), &["events", "--stats", &c.id], None)
+            .map_err(|e| err(Code::INTERNAL, e))?;
+        let mut r = api::StatsResponse::new();
+        r.stats = MessageField::some(crate::stats::to_metrics(&out).map_err(|e| err(Code::INTERNAL, e))?);
+        Ok(r)
     }
 }
 
