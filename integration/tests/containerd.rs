@@ -283,3 +283,256 @@ fn twenty_containers_in_parallel() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(c.shim_pids().is_empty(), "shims left: {:?}", c.shim_pids());
 }
+
+/// The runtime binary the shim drives in these tests.
+fn runtime_path() -> PathBuf {
+    match std::env::var("BERTH_IT_RUNTIME") {
+        Ok(r) if !r.is_empty() => which(&r).unwrap_or_else(|| PathBuf::from(r)),
+        _ => workspace_binary("berth", "berth").expect("build berth"),
+    }
+}
+
+/// Whether the runtime under test has subcommand `cmd`.
+fn runtime_has(cmd: &str) -> bool {
+    let out = std::process::Command::new(runtime_path()).args([cmd, "--help"]).output();
+    out.is_ok_and(|o| o.status.success())
+}
+
+/// `ctr run -d IMAGE id CMD...`.
+fn run_detached(c: &Containerd, id: &str, cmd: &[&str]) {
+    let mut args = c.run_args(id);
+    args.extend(["-d".into(), IMAGE.into(), id.into()]);
+    args.extend(cmd.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = c.ctr(&args);
+    assert!(out.status.success(), "{}", show(&out));
+}
+
+/// Waits until `ctr tasks ls` lists `id` with `status`.
+fn wait_status(c: &Containerd, id: &str, status: &str) -> bool {
+    for _ in 0..200 {
+        let ls = String::from_utf8_lossy(&c.ctr(&["tasks", "ls"]).stdout).to_string();
+        if ls.lines().any(|l| l.contains(id) && l.contains(status)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Kills (SIGKILL) and deletes a detached task and its container.
+fn kill_and_remove(c: &Containerd, id: &str) {
+    let _ = c.ctr(&["tasks", "kill", "-s", "SIGKILL", id]);
+    assert!(wait_status(c, id, "STOPPED"), "task {id} not stopped\n{}", c.log());
+    let out = c.ctr(&["tasks", "delete", id]);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = c.ctr(&["containers", "delete", id]);
+    assert!(out.status.success(), "{}", show(&out));
+}
+
+#[test]
+fn exec_reports_exit_code_kill_pids_and_events() {
+    let Some(c) = setup() else { return };
+    let events = c.events();
+    let id = unique_id("exec");
+    run_detached(&c, &id, &["sleep", "1000"]);
+    assert!(wait_status(&c, &id, "RUNNING"), "{}", c.log());
+
+    let out = c.ctr(&["tasks", "exec", "--exec-id", "xq1", &id, "sh", "-c", "echo in-exec; echo e-err >&2; exit 6"]);
+    assert_eq!(out.status.code(), Some(6), "{}\n{}", show(&out), c.log());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "in-exec", "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("e-err"), "{}", show(&out));
+
+    // A detached exec shows up in `tasks ps` and can be killed by exec id.
+    let out = c.ctr(&["tasks", "exec", "-d", "--exec-id", "xq2", &id, "sleep", "1000"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let ps = c.ctr(&["tasks", "ps", &id]);
+    let listed = String::from_utf8_lossy(&ps.stdout).lines().skip(1).filter(|l| !l.trim().is_empty()).count();
+    assert!(listed >= 2, "want init and exec listed: {}", show(&ps));
+    let out = c.ctr(&["tasks", "kill", "--exec-id", "xq2", "-s", "SIGKILL", &id]);
+    assert!(out.status.success(), "{}", show(&out));
+    // The init is unaffected.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(wait_status(&c, &id, "RUNNING"));
+
+    events.wait_for(Duration::from_secs(10), |t| t.lines().any(|l| l.contains("/tasks/exit") && l.contains("\"xq2\"")));
+    kill_and_remove(&c, &id);
+    let all = events.stop();
+    let xq1: Vec<_> = topics_for(&all, "\"xq1\"");
+    assert_eq!(xq1, ["/tasks/exec-added", "/tasks/exec-started", "/tasks/exit"], "{all}");
+    let exit = all.lines().find(|l| l.contains("/tasks/exit") && l.contains("\"xq1\"")).unwrap();
+    assert!(exit.contains("\"exit_status\":6"), "{exit}");
+    let exit2 = all.lines().find(|l| l.contains("/tasks/exit") && l.contains("\"xq2\"")).unwrap();
+    assert!(exit2.contains("\"exit_status\":137"), "{exit2}");
+}
+
+#[test]
+fn interactive_tty_resize_input_and_exit_code() {
+    let Some(c) = setup() else { return };
+    let id = unique_id("tty");
+    let mut args = c.run_args(&id);
+    args.extend(["-t".into(), "--rm".into(), IMAGE.into(), id.clone()]);
+    args.extend(["sh", "-c", "sleep 1; tty; stty size; read x; echo got-$x; exit 5"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cmd = c.ctr_cmd(&args);
+    let (code, out) =
+        integration::run_in_pty(cmd, 33, 101, b"abc\n", Duration::from_millis(1500), Duration::from_secs(60));
+    assert_eq!(code, Some(5), "output: {out:?}\n{}", c.log());
+    assert!(out.contains("/dev/pts/"), "not a terminal: {out:?}");
+    assert!(out.contains("33 101"), "ResizePty not applied: {out:?}");
+    assert!(out.contains("got-abc"), "input not delivered: {out:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(c.shim_pids().is_empty(), "shims left: {:?}", c.shim_pids());
+}
+
+#[test]
+fn exec_with_tty() {
+    let Some(c) = setup() else { return };
+    let id = unique_id("exectty");
+    run_detached(&c, &id, &["sleep", "1000"]);
+    assert!(wait_status(&c, &id, "RUNNING"), "{}", c.log());
+    let cmd = c.ctr_cmd(&["tasks", "exec", "-t", "--exec-id", "tt1", &id, "sh", "-c", "sleep 1; tty; stty size; exit 9"]);
+    let (code, out) = integration::run_in_pty(cmd, 20, 70, b"", Duration::ZERO, Duration::from_secs(60));
+    assert_eq!(code, Some(9), "output: {out:?}\n{}", c.log());
+    assert!(out.contains("/dev/pts/") && out.contains("20 70"), "{out:?}");
+    kill_and_remove(&c, &id);
+}
+
+/// Polls `path` until `pred` holds for its contents (at most 10 s).
+fn wait_file(path: &std::path::Path, pred: impl Fn(&str) -> bool) -> String {
+    for _ in 0..200 {
+        let s = std::fs::read_to_string(path).unwrap_or_default();
+        if pred(&s) {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn logs_through_file_and_binary_uris() {
+    let Some(c) = setup() else { return };
+    // file://
+    let log = c.dir.join("logs/file.log");
+    let id = unique_id("flog");
+    let mut args = c.run_args(&id);
+    args.extend(["--log-uri".into(), format!("file://{}", log.display()), "--rm".into(), IMAGE.into(), id.clone()]);
+    args.extend(["sh", "-c", "echo to-out; echo to-err >&2; exit 2"].map(String::from));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = c.ctr(&a);
+    assert_eq!(out.status.code(), Some(2), "{}\n{}", show(&out), c.log());
+    let got = wait_file(&log, |s| s.contains("to-out") && s.contains("to-err"));
+    assert!(got.contains("to-out") && got.contains("to-err"), "file log: {got:?}");
+
+    // binary://: a logger that records its environment and copies fds 3 and 4.
+    let dir = c.dir.join("blog");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("logger.sh");
+    let d = dir.display();
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$CONTAINER_ID $CONTAINER_NAMESPACE $1 $2\" > {d}/env.tmp && mv {d}/env.tmp {d}/env\n\
+             exec 5>&-\ncat <&3 > {d}/out &\ncat <&4 > {d}/err &\nwait\ntouch {d}/done\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let id = unique_id("blog");
+    let mut args = c.run_args(&id);
+    args.extend(["--log-uri".into(), format!("binary://{}?tag=x1", script.display()), "--rm".into(), IMAGE.into()]);
+    args.push(id.clone());
+    args.extend(["sh", "-c", "echo b-out; echo b-err >&2; exit 3"].map(String::from));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = c.ctr(&a);
+    assert_eq!(out.status.code(), Some(3), "{}\n{}", show(&out), c.log());
+    wait_file(&dir.join("done"), |_| dir.join("done").exists());
+    let env = std::fs::read_to_string(dir.join("env")).unwrap_or_default();
+    assert_eq!(env.trim(), format!("{id} {} tag x1", integration::NAMESPACE), "logger env/args");
+    assert_eq!(std::fs::read_to_string(dir.join("out")).unwrap_or_default(), "b-out\n");
+    assert_eq!(std::fs::read_to_string(dir.join("err")).unwrap_or_default(), "b-err\n");
+}
+
+#[test]
+fn pause_resume_and_update() {
+    let Some(c) = setup() else { return };
+    for cmd in ["pause", "resume", "update"] {
+        if !runtime_has(cmd) {
+            eprintln!(
+                "\n!!! SKIPPING pause/resume/update: runtime {} has no `{cmd}` command (run with BERTH_IT_RUNTIME=runc) !!!\n",
+                runtime_path().display()
+            );
+            return;
+        }
+    }
+    let events = c.events();
+    let id = unique_id("pause");
+    run_detached(&c, &id, &["sleep", "1000"]);
+    assert!(wait_status(&c, &id, "RUNNING"), "{}", c.log());
+    let out = c.ctr(&["tasks", "pause", &id]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(wait_status(&c, &id, "PAUSED"), "not paused");
+    let out = c.ctr(&["tasks", "resume", &id]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(wait_status(&c, &id, "RUNNING"), "not resumed");
+    // ctr 1.6 has no `tasks update`: ask the shim directly, as containerd
+    // would (LinuxResources as JSON in the Any).
+    shim_update(&c, &id, r#"{"memory":{"limit":67108864}}"#).expect("update");
+    // cgroup v2 (memory.max) or v1 (memory controller's limit_in_bytes).
+    let v2 = format!("/sys/fs/cgroup/berth-test/{id}/memory.max");
+    let v1 = format!("/sys/fs/cgroup/memory/berth-test/{id}/memory.limit_in_bytes");
+    let max = std::fs::read_to_string(&v2).or_else(|_| std::fs::read_to_string(&v1)).unwrap_or_default();
+    assert_eq!(max.trim(), "67108864", "memory limit after update ({v2} or {v1})");
+    events.wait_for(Duration::from_secs(10), |t| t.contains("/tasks/resumed"));
+    kill_and_remove(&c, &id);
+    let all = events.stop();
+    let got = topics_for(&all, &id);
+    let pos = |t: &str| got.iter().position(|x| x == t);
+    assert!(pos("/tasks/paused").is_some() && pos("/tasks/paused") < pos("/tasks/resumed"), "{all}");
+}
+
+/// Sends an Update with `resources_json` to the shim serving `id`, over its
+/// ttrpc socket (from the bundle's `address` file).
+fn shim_update(c: &Containerd, id: &str, resources_json: &str) -> Result<(), String> {
+    use containerd_shim_protos::{api, protobuf::well_known_types::any::Any, protobuf::MessageField, ttrpc};
+    let bundle = c.dir.join("state/io.containerd.runtime.v2.task").join(integration::NAMESPACE).join(id);
+    let addr = std::fs::read_to_string(bundle.join("address")).map_err(|e| format!("address: {e}"))?;
+    let client = containerd_shim_protos::TaskClient::new(ttrpc::Client::connect(addr.trim()).map_err(|e| e.to_string())?);
+    let mut any = Any::new();
+    any.type_url = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into();
+    any.value = resources_json.as_bytes().to_vec();
+    let mut req = api::UpdateTaskRequest::new();
+    req.id = id.to_string();
+    req.resources = MessageField::some(any);
+    let ctx = ttrpc::context::with_timeout(Duration::from_secs(30).as_nanos() as i64);
+    client.update(ctx, &req).map(drop).map_err(|e| format!("{e:?}"))
+}
+
+#[test]
+fn stats_through_the_runtime() {
+    let Some(c) = setup() else { return };
+    if !runtime_has("events") {
+        eprintln!(
+            "\n!!! SKIPPING stats: runtime {} has no `events` command (run with BERTH_IT_RUNTIME=runc) !!!\n",
+            runtime_path().display()
+        );
+        return;
+    }
+    let id = unique_id("stats");
+    run_detached(&c, &id, &["sleep", "1000"]);
+    assert!(wait_status(&c, &id, "RUNNING"), "{}", c.log());
+    let out = c.ctr(&["tasks", "metrics", &id]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", show(&out));
+    // The table names the task and carries a nonzero memory usage and 1 pid.
+    assert!(text.contains(&id), "{text}");
+    let usage = text
+        .lines()
+        .find(|l| l.contains("memory.usage_in_bytes") || l.trim_start().starts_with("memory.usage"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(usage.is_some_and(|u| u > 0), "memory usage missing: {text}");
+    kill_and_remove(&c, &id);
+}

@@ -11,7 +11,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use containerd_shim_protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskStart};
+use containerd_shim_protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskPaused, TaskResumed, TaskStart,
+};
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim_protos::protobuf::{Message, MessageField};
@@ -61,6 +63,14 @@ pub enum Event {
     Exit(TaskExit),
     /// `/tasks/delete`
     Delete(TaskDelete),
+    /// `/tasks/exec-added`
+    ExecAdded(TaskExecAdded),
+    /// `/tasks/exec-started`
+    ExecStarted(TaskExecStarted),
+    /// `/tasks/paused`
+    Paused(TaskPaused),
+    /// `/tasks/resumed`
+    Resumed(TaskResumed),
 }
 
 impl Event {
@@ -70,6 +80,10 @@ impl Event {
             Event::Start(e) => ("/tasks/start", "containerd.events.TaskStart", e.write_to_bytes()),
             Event::Exit(e) => ("/tasks/exit", "containerd.events.TaskExit", e.write_to_bytes()),
             Event::Delete(e) => ("/tasks/delete", "containerd.events.TaskDelete", e.write_to_bytes()),
+            Event::ExecAdded(e) => ("/tasks/exec-added", "containerd.events.TaskExecAdded", e.write_to_bytes()),
+            Event::ExecStarted(e) => ("/tasks/exec-started", "containerd.events.TaskExecStarted", e.write_to_bytes()),
+            Event::Paused(e) => ("/tasks/paused", "containerd.events.TaskPaused", e.write_to_bytes()),
+            Event::Resumed(e) => ("/tasks/resumed", "containerd.events.TaskResumed", e.write_to_bytes()),
         };
         (r.0, r.1, r.2.unwrap_or_default())
     }

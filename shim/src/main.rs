@@ -11,12 +11,14 @@
 
 mod args;
 mod events;
+mod pty;
 mod mount;
 mod reaper;
 mod runtime;
 mod service;
 mod sha256;
 mod state;
+mod stats;
 mod stdio;
 
 use std::io::{Read, Write};

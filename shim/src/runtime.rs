@@ -3,7 +3,7 @@
 //! `--root R --log B/log.json --log-format json`.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -77,6 +77,19 @@ impl Runtime {
         args: &[&str],
         stdio: Option<CallStdio>,
     ) -> Result<String, String> {
+        self.call_input(reaper, log, args, stdio, None)
+    }
+
+    /// [`Runtime::call`], writing `input` to the runtime's stdin (e.g. the
+    /// resources JSON for `update --resources -`) when no stdio is given.
+    pub fn call_input(
+        &self,
+        reaper: &Reaper,
+        log: Option<&Path>,
+        args: &[&str],
+        stdio: Option<CallStdio>,
+        input: Option<&[u8]>,
+    ) -> Result<String, String> {
         let mut cmd = Command::new(&self.binary);
         cmd.arg("--root").arg(&self.root);
         if let Some(log) = log {
@@ -91,7 +104,8 @@ impl Runtime {
                 cmd.stderr(s.stderr.map(Stdio::from).unwrap_or_else(Stdio::null));
             }
             None => {
-                cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+                cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+                cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
             }
         }
         let what = format!("{} {}", self.binary.display(), args.join(" "));
@@ -99,6 +113,10 @@ impl Runtime {
         // The Command keeps no copy of the fds it was given once spawned, so
         // the container's init holds the only ones from here on.
         drop(cmd);
+        if let (Some(data), Some(mut w)) = (input, child.stdin.take()) {
+            // Small (a resources document): fits the pipe, no thread needed.
+            let _ = w.write_all(data);
+        }
         let (mut out, mut err) = (String::new(), String::new());
         if captured {
             // Read both pipes to EOF before waiting: stderr is small, and a

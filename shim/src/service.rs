@@ -5,11 +5,15 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::SystemTime;
 
 use containerd_shim_protos::api::{self, Status};
-use containerd_shim_protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskIO, TaskStart};
+use containerd_shim_protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused, TaskResumed, TaskStart,
+};
 use containerd_shim_protos::protobuf::well_known_types::empty::Empty;
 use containerd_shim_protos::protobuf::{Message, MessageField};
 use containerd_shim_protos::shim::oci::Options;
@@ -20,7 +24,7 @@ use crate::events::{timestamp, Event, Publisher};
 use crate::mount::{self, MountSpec};
 use crate::reaper::Reaper;
 use crate::runtime::Runtime;
-use crate::{state, stdio};
+use crate::{pty, state, stdio};
 
 type TtResult<T> = ttrpc::Result<T>;
 
@@ -34,17 +38,47 @@ fn unimplemented<T>(what: &str) -> TtResult<T> {
     Err(err(Code::UNIMPLEMENTED, format!("berth shim: {what} is not implemented yet")))
 }
 
-/// What the shim knows about a container's init process.
+/// The mutable state of one process (a container's init or an exec).
 #[derive(Default)]
-struct Proc {
+struct ProcState {
     pid: u32,
     status: Status,
-    /// Exit code and time, once the init has exited.
+    /// Exit code and time, once the process has exited.
     exit: Option<(u32, SystemTime)>,
-    /// `Start` is between running the runtime and announcing TaskStart.
+    /// `Start` is between running the runtime and announcing the start.
     starting: bool,
-    /// The init exited during `starting`: TaskExit is owed after TaskStart.
+    /// The process exited during `starting`: TaskExit is owed after the start event.
     exit_owed: bool,
+}
+
+/// A process of a container: its init (empty `exec_id`) or an exec.
+struct Process {
+    exec_id: String,
+    stdin: String,
+    stdout: String,
+    stderr: String,
+    terminal: bool,
+    /// The exec's OCI process (JSON, as containerd sends it); empty for the init.
+    spec: Vec<u8>,
+    io: Mutex<stdio::IoCtl>,
+    st: Mutex<ProcState>,
+    exited: Condvar,
+}
+
+impl Process {
+    fn new(exec_id: &str, stdin: &str, stdout: &str, stderr: &str, terminal: bool, spec: Vec<u8>) -> Process {
+        Process {
+            exec_id: exec_id.to_string(),
+            stdin: stdin.to_string(),
+            stdout: stdout.to_string(),
+            stderr: stderr.to_string(),
+            terminal,
+            spec,
+            io: Mutex::new(stdio::IoCtl::default()),
+            st: Mutex::new(ProcState { status: Status::CREATED, ..Default::default() }),
+            exited: Condvar::new(),
+        }
+    }
 }
 
 /// One container held by this shim.
@@ -53,17 +87,25 @@ struct Container {
     bundle: PathBuf,
     runtime: Runtime,
     rootfs_mounted: bool,
-    stdin: String,
-    stdout: String,
-    stderr: String,
-    terminal: bool,
-    proc: Mutex<Proc>,
-    exited: Condvar,
+    init: Arc<Process>,
+    execs: Mutex<HashMap<String, Arc<Process>>>,
 }
 
 impl Container {
     fn log_path(&self) -> PathBuf {
         self.bundle.join("log.json")
+    }
+
+    fn process(&self, exec_id: &str) -> TtResult<Arc<Process>> {
+        if exec_id.is_empty() {
+            return Ok(self.init.clone());
+        }
+        self.execs
+            .lock()
+            .unwrap()
+            .get(exec_id)
+            .cloned()
+            .ok_or_else(|| err(Code::NOT_FOUND, format!("process {exec_id} of {} not found", self.id)))
     }
 }
 
@@ -83,6 +125,9 @@ fn runc_options(req: &api::CreateTaskRequest) -> Options {
         .and_then(|a| Options::parse_from_bytes(&a.value).ok())
         .unwrap_or_default()
 }
+
+/// Numbers exec process files so concurrent execs never share one.
+static EXEC_SEQ: AtomicUsize = AtomicUsize::new(0);
 
 impl Service {
     /// Creates the service; a message on `shutdown` asks `main` to exit.
@@ -110,58 +155,96 @@ impl Service {
             .ok_or_else(|| err(Code::NOT_FOUND, format!("container {id} not found")))
     }
 
-    fn init_only(exec_id: &str) -> TtResult<()> {
-        if exec_id.is_empty() {
-            Ok(())
-        } else {
-            unimplemented("exec processes")
+    /// Called on the reaper thread when a process exits.
+    fn on_exit(events: &Publisher, c: &Container, p: &Process, code: u32) {
+        let now = SystemTime::now();
+        if p.exec_id.is_empty() {
+            state::write_exit(&c.bundle, code, now);
         }
+        stdio::release_input(&p.stdin);
+        let mut s = p.st.lock().unwrap();
+        s.exit = Some((code, now));
+        s.status = Status::STOPPED;
+        if s.starting {
+            s.exit_owed = true;
+        } else {
+            events.publish(Event::Exit(exit_event(c, p, &s)));
+        }
+        p.exited.notify_all();
     }
 
-    /// Called on the reaper thread when a container's init exits.
-    fn on_init_exit(events: &Publisher, c: &Container, code: u32) {
-        let now = SystemTime::now();
-        state::write_exit(&c.bundle, code, now);
-        stdio::release_input(&c.stdin);
-        let mut p = c.proc.lock().unwrap();
-        p.exit = Some((code, now));
-        p.status = Status::STOPPED;
-        if p.starting {
-            p.exit_owed = true;
-        } else {
-            events.publish(Event::Exit(exit_event(c, &p)));
+    /// Watches `pid` as process `p` of `c`.
+    fn watch(&self, c: &Arc<Container>, p: &Arc<Process>, pid: u32) {
+        let (events, c, p) = (self.events.clone(), c.clone(), p.clone());
+        self.reaper.watch(pid as i32, move |code| Service::on_exit(&events, &c, &p, code));
+    }
+
+    /// Runs `exec --detach` for `p` and returns its pid (watched already).
+    fn start_exec(&self, c: &Arc<Container>, p: &Arc<Process>) -> Result<u32, String> {
+        let mut prep = stdio::prepare(&self.namespace, &c.id, &p.stdin, &p.stdout, &p.stderr, p.terminal)?;
+        let n = EXEC_SEQ.fetch_add(1, Ordering::Relaxed);
+        let spec = c.bundle.join(format!("exec-{n}.json"));
+        let pid_file = c.bundle.join(format!("exec-{n}.pid"));
+        std::fs::write(&spec, &p.spec).map_err(|e| format!("write {}: {e}", spec.display()))?;
+        let (sp, pf) = (spec.display().to_string(), pid_file.display().to_string());
+        let console = prep.console.as_ref().map(|cs| cs.path().display().to_string());
+        let mut args = vec!["exec", "--process", &sp, "--detach", "--pid-file", &pf];
+        if let Some(cs) = &console {
+            args.extend(["--console-socket", cs.as_str()]);
         }
-        c.exited.notify_all();
+        args.push(&c.id);
+        let res = c.runtime.call(&self.reaper, Some(&c.log_path()), &args, Some(prep.stdio_take()));
+        let _ = std::fs::remove_file(&spec);
+        let pid = res.and_then(|_| state::read_pid(&pid_file));
+        let _ = std::fs::remove_file(&pid_file);
+        let pid = match pid {
+            Ok(pid) => pid,
+            Err(e) => {
+                stdio::release_input(&p.stdin);
+                return Err(e);
+            }
+        };
+        p.st.lock().unwrap().pid = pid;
+        self.watch(c, p, pid);
+        *p.io.lock().unwrap() = prep.finish(&p.stdin, &p.stdout)?;
+        Ok(pid)
     }
 }
 
-fn exit_event(c: &Container, p: &Proc) -> TaskExit {
-    let (code, at) = p.exit.unwrap_or((0, SystemTime::now()));
+fn exit_event(c: &Container, p: &Process, s: &ProcState) -> TaskExit {
+    let (code, at) = s.exit.unwrap_or((0, SystemTime::now()));
     let mut e = TaskExit::new();
     e.container_id = c.id.clone();
-    e.id = c.id.clone();
-    e.pid = p.pid;
+    e.id = if p.exec_id.is_empty() { c.id.clone() } else { p.exec_id.clone() };
+    e.pid = s.pid;
     e.exit_status = code;
     e.exited_at = MessageField::some(timestamp(at));
     e
 }
 
+/// Parses the pids out of `ps --format json` output (a JSON array of numbers).
+fn parse_pids(out: &str) -> Option<Vec<u32>> {
+    let inner = out.trim().strip_prefix('[')?.strip_suffix(']')?;
+    inner.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().ok()).collect()
+}
+
 impl Task for Service {
     fn state(&self, _: &TtrpcContext, req: api::StateRequest) -> TtResult<api::StateResponse> {
         crate::slog!("rpc state {:?}", req);
-        Self::init_only(&req.exec_id)?;
         let c = self.get(&req.id)?;
-        let p = c.proc.lock().unwrap();
+        let p = c.process(&req.exec_id)?;
+        let s = p.st.lock().unwrap();
         let mut r = api::StateResponse::new();
-        r.id = c.id.clone();
+        r.id = if p.exec_id.is_empty() { c.id.clone() } else { p.exec_id.clone() };
+        r.exec_id = p.exec_id.clone();
         r.bundle = c.bundle.display().to_string();
-        r.pid = p.pid;
-        r.status = p.status.into();
-        r.stdin = c.stdin.clone();
-        r.stdout = c.stdout.clone();
-        r.stderr = c.stderr.clone();
-        r.terminal = c.terminal;
-        if let Some((code, at)) = p.exit {
+        r.pid = s.pid;
+        r.status = s.status.into();
+        r.stdin = p.stdin.clone();
+        r.stdout = p.stdout.clone();
+        r.stderr = p.stderr.clone();
+        r.terminal = p.terminal;
+        if let Some((code, at)) = s.exit {
             r.exit_status = code;
             r.exited_at = MessageField::some(timestamp(at));
         }
@@ -174,9 +257,6 @@ impl Task for Service {
         req: api::CreateTaskRequest,
     ) -> TtResult<api::CreateTaskResponse> {
         crate::slog!("rpc create {:?}", req);
-        if req.terminal {
-            return unimplemented("terminal (tty) containers");
-        }
         if !req.checkpoint.is_empty() {
             return unimplemented("restore from checkpoint");
         }
@@ -208,25 +288,36 @@ impl Task for Service {
             }
             err(Code::INTERNAL, msg)
         };
-        let io = stdio::open(&req.stdin, &req.stdout, &req.stderr).map_err(fail)?;
+        let mut prep = stdio::prepare(&self.namespace, &req.id, &req.stdin, &req.stdout, &req.stderr, req.terminal)
+            .map_err(fail)?;
         let log = bundle.join("log.json");
         let pid_file = bundle.join("init.pid");
         let (b, p) = (bundle.display().to_string(), pid_file.display().to_string());
-        runtime
-            .call(&self.reaper, Some(&log), &["create", "--bundle", &b, "--pid-file", &p, &req.id], Some(io))
-            .map_err(fail)?;
+        let console = prep.console.as_ref().map(|cs| cs.path().display().to_string());
+        let mut args = vec!["create", "--bundle", &b, "--pid-file", &p];
+        if let Some(cs) = &console {
+            args.extend(["--console-socket", cs.as_str()]);
+        }
+        args.push(&req.id);
+        runtime.call(&self.reaper, Some(&log), &args, Some(prep.stdio_take())).map_err(fail)?;
         let pid = state::read_pid(&pid_file).map_err(fail)?;
+        let ctl = match prep.finish(&req.stdin, &req.stdout) {
+            Ok(ctl) => ctl,
+            Err(e) => {
+                let _ = runtime.call(&self.reaper, Some(&log), &["delete", "--force", &req.id], None);
+                return Err(fail(e));
+            }
+        };
+        let init = Arc::new(Process::new("", &req.stdin, &req.stdout, &req.stderr, req.terminal, Vec::new()));
+        *init.io.lock().unwrap() = ctl;
+        init.st.lock().unwrap().pid = pid;
         let c = Arc::new(Container {
             id: req.id.clone(),
             bundle: bundle.clone(),
             runtime,
             rootfs_mounted: !mounts.is_empty(),
-            stdin: req.stdin.clone(),
-            stdout: req.stdout.clone(),
-            stderr: req.stderr.clone(),
-            terminal: req.terminal,
-            proc: Mutex::new(Proc { pid, status: Status::CREATED, ..Default::default() }),
-            exited: Condvar::new(),
+            init: init.clone(),
+            execs: Mutex::new(HashMap::new()),
         });
         self.containers.lock().unwrap().insert(req.id.clone(), c.clone());
 
@@ -244,8 +335,7 @@ impl Task for Service {
         self.events.publish(Event::Create(ev));
 
         // Watch only after TaskCreate is queued so TaskExit cannot precede it.
-        let (events, watched) = (self.events.clone(), c.clone());
-        self.reaper.watch(pid as i32, move |code| Service::on_init_exit(&events, &watched, code));
+        self.watch(&c, &init, pid);
 
         let mut r = api::CreateTaskResponse::new();
         r.pid = pid;
@@ -254,69 +344,94 @@ impl Task for Service {
 
     fn start(&self, _: &TtrpcContext, req: api::StartRequest) -> TtResult<api::StartResponse> {
         crate::slog!("rpc start {:?}", req);
-        Self::init_only(&req.exec_id)?;
         let c = self.get(&req.id)?;
+        let p = c.process(&req.exec_id)?;
         {
-            let mut p = c.proc.lock().unwrap();
-            if p.status != Status::CREATED {
-                return Err(err(Code::FAILED_PRECONDITION, format!("container {} is not created", c.id)));
+            let mut s = p.st.lock().unwrap();
+            if s.status != Status::CREATED {
+                return Err(err(Code::FAILED_PRECONDITION, format!("process {} of {} is not created", req.exec_id, c.id)));
             }
-            p.starting = true;
+            s.starting = true;
         }
-        let res = c.runtime.call(&self.reaper, Some(&c.log_path()), &["start", &c.id], None);
-        let mut p = c.proc.lock().unwrap();
-        p.starting = false;
+        let res = if p.exec_id.is_empty() {
+            c.runtime.call(&self.reaper, Some(&c.log_path()), &["start", &c.id], None).map(drop)
+        } else {
+            self.start_exec(&c, &p).map(drop)
+        };
+        let mut s = p.st.lock().unwrap();
+        s.starting = false;
         if let Err(e) = res {
-            if p.exit_owed {
-                p.exit_owed = false;
-                self.events.publish(Event::Exit(exit_event(&c, &p)));
+            if s.exit_owed {
+                s.exit_owed = false;
+                self.events.publish(Event::Exit(exit_event(&c, &p, &s)));
+            } else if !p.exec_id.is_empty() {
+                // The exec never ran: it can only be deleted now.
+                s.status = Status::STOPPED;
+                s.exit = Some((255, SystemTime::now()));
+                p.exited.notify_all();
             }
             return Err(err(Code::INTERNAL, e));
         }
-        if p.status == Status::CREATED {
-            p.status = Status::RUNNING;
+        if s.status == Status::CREATED {
+            s.status = Status::RUNNING;
         }
-        let mut ev = TaskStart::new();
-        ev.container_id = c.id.clone();
-        ev.pid = p.pid;
-        self.events.publish(Event::Start(ev));
-        if p.exit_owed {
-            p.exit_owed = false;
-            self.events.publish(Event::Exit(exit_event(&c, &p)));
+        if p.exec_id.is_empty() {
+            let mut ev = TaskStart::new();
+            ev.container_id = c.id.clone();
+            ev.pid = s.pid;
+            self.events.publish(Event::Start(ev));
+        } else {
+            let mut ev = TaskExecStarted::new();
+            ev.container_id = c.id.clone();
+            ev.exec_id = p.exec_id.clone();
+            ev.pid = s.pid;
+            self.events.publish(Event::ExecStarted(ev));
+        }
+        if s.exit_owed {
+            s.exit_owed = false;
+            self.events.publish(Event::Exit(exit_event(&c, &p, &s)));
         }
         let mut r = api::StartResponse::new();
-        r.pid = p.pid;
+        r.pid = s.pid;
         Ok(r)
     }
 
     fn delete(&self, _: &TtrpcContext, req: api::DeleteRequest) -> TtResult<api::DeleteResponse> {
         crate::slog!("rpc delete {:?}", req);
-        Self::init_only(&req.exec_id)?;
         let c = self.get(&req.id)?;
+        let p = c.process(&req.exec_id)?;
         {
-            let p = c.proc.lock().unwrap();
-            if p.status == Status::RUNNING && p.exit.is_none() {
-                return Err(err(Code::FAILED_PRECONDITION, format!("container {} is running", c.id)));
+            let s = p.st.lock().unwrap();
+            if s.exit.is_none() && s.status != Status::CREATED {
+                return Err(err(Code::FAILED_PRECONDITION, format!("process {} of {} is running", req.exec_id, c.id)));
             }
         }
-        c.runtime
-            .call(&self.reaper, Some(&c.log_path()), &["delete", "--force", &c.id], None)
-            .map_err(|e| err(Code::INTERNAL, e))?;
-        if c.rootfs_mounted {
-            mount::unmount_all(&c.bundle.join("rootfs")).map_err(|e| err(Code::INTERNAL, e))?;
+        if p.exec_id.is_empty() {
+            c.runtime
+                .call(&self.reaper, Some(&c.log_path()), &["delete", "--force", &c.id], None)
+                .map_err(|e| err(Code::INTERNAL, e))?;
+            if c.rootfs_mounted {
+                mount::unmount_all(&c.bundle.join("rootfs")).map_err(|e| err(Code::INTERNAL, e))?;
+            }
+            self.containers.lock().unwrap().remove(&c.id);
+            c.execs.lock().unwrap().clear();
+        } else {
+            stdio::release_input(&p.stdin);
+            c.execs.lock().unwrap().remove(&p.exec_id);
         }
-        self.containers.lock().unwrap().remove(&c.id);
-        let p = c.proc.lock().unwrap();
-        let (code, at) = p.exit.unwrap_or((128 + libc::SIGKILL as u32, SystemTime::now()));
-        let mut ev = TaskDelete::new();
-        ev.container_id = c.id.clone();
-        ev.id = c.id.clone();
-        ev.pid = p.pid;
-        ev.exit_status = code;
-        ev.exited_at = MessageField::some(timestamp(at));
-        self.events.publish(Event::Delete(ev));
+        let s = p.st.lock().unwrap();
+        let (code, at) = s.exit.unwrap_or((128 + libc::SIGKILL as u32, SystemTime::now()));
+        if p.exec_id.is_empty() {
+            let mut ev = TaskDelete::new();
+            ev.container_id = c.id.clone();
+            ev.id = c.id.clone();
+            ev.pid = s.pid;
+            ev.exit_status = code;
+            ev.exited_at = MessageField::some(timestamp(at));
+            self.events.publish(Event::Delete(ev));
+        }
         let mut r = api::DeleteResponse::new();
-        r.pid = p.pid;
+        r.pid = s.pid;
         r.exit_status = code;
         r.exited_at = MessageField::some(timestamp(at));
         Ok(r)
@@ -325,11 +440,29 @@ impl Task for Service {
     fn pids(&self, _: &TtrpcContext, req: api::PidsRequest) -> TtResult<api::PidsResponse> {
         crate::slog!("rpc pids {:?}", req);
         let c = self.get(&req.id)?;
-        let p = c.proc.lock().unwrap();
         let mut r = api::PidsResponse::new();
-        if p.exit.is_none() {
+        let listed = c
+            .runtime
+            .call(&self.reaper, None, &["ps", "--format", "json", &c.id], None)
+            .ok()
+            .and_then(|out| parse_pids(&out));
+        let pids = match listed {
+            Some(pids) => pids,
+            // A runtime without `ps`: what we know ourselves.
+            None => {
+                let mut v = Vec::new();
+                for p in std::iter::once(c.init.clone()).chain(c.execs.lock().unwrap().values().cloned()) {
+                    let s = p.st.lock().unwrap();
+                    if s.exit.is_none() && s.pid != 0 {
+                        v.push(s.pid);
+                    }
+                }
+                v
+            }
+        };
+        for pid in pids {
             let mut info = api::ProcessInfo::new();
-            info.pid = p.pid;
+            info.pid = pid;
             r.processes.push(info);
         }
         Ok(r)
@@ -337,10 +470,24 @@ impl Task for Service {
 
     fn kill(&self, _: &TtrpcContext, req: api::KillRequest) -> TtResult<Empty> {
         crate::slog!("rpc kill {:?}", req);
-        Self::init_only(&req.exec_id)?;
         let c = self.get(&req.id)?;
-        if c.proc.lock().unwrap().exit.is_some() {
-            return Err(err(Code::NOT_FOUND, format!("process {} already finished", c.id)));
+        let p = c.process(&req.exec_id)?;
+        let gone = || err(Code::NOT_FOUND, format!("process {} of {} already finished", req.exec_id, c.id));
+        if !p.exec_id.is_empty() {
+            // Held while signalling: the reaper marks the exit under this
+            // lock, so a pid seen alive here is not yet reused.
+            let s = p.st.lock().unwrap();
+            if s.exit.is_some() || s.pid == 0 {
+                return Err(gone());
+            }
+            // SAFETY: kill(2) on the pid of an exec we started and have not reaped.
+            if unsafe { libc::kill(s.pid as i32, req.signal as i32) } != 0 {
+                return Err(err(Code::INTERNAL, format!("kill exec {}: {}", p.exec_id, std::io::Error::last_os_error())));
+            }
+            return Ok(Empty::new());
+        }
+        if p.st.lock().unwrap().exit.is_some() {
+            return Err(gone());
         }
         let sig = req.signal.to_string();
         let mut args = vec!["kill"];
@@ -350,22 +497,20 @@ impl Task for Service {
         args.extend([c.id.as_str(), sig.as_str()]);
         match c.runtime.call(&self.reaper, Some(&c.log_path()), &args, None) {
             Ok(_) => Ok(Empty::new()),
-            Err(_) if c.proc.lock().unwrap().exit.is_some() => {
-                Err(err(Code::NOT_FOUND, format!("process {} already finished", c.id)))
-            }
+            Err(_) if p.st.lock().unwrap().exit.is_some() => Err(gone()),
             Err(e) => Err(err(Code::INTERNAL, e)),
         }
     }
 
     fn wait(&self, _: &TtrpcContext, req: api::WaitRequest) -> TtResult<api::WaitResponse> {
         crate::slog!("rpc wait {:?}", req);
-        Self::init_only(&req.exec_id)?;
         let c = self.get(&req.id)?;
-        let mut p = c.proc.lock().unwrap();
-        while p.exit.is_none() {
-            p = c.exited.wait(p).unwrap();
+        let p = c.process(&req.exec_id)?;
+        let mut s = p.st.lock().unwrap();
+        while s.exit.is_none() {
+            s = p.exited.wait(s).unwrap();
         }
-        let (code, at) = p.exit.unwrap();
+        let (code, at) = s.exit.unwrap();
         let mut r = api::WaitResponse::new();
         r.exit_status = code;
         r.exited_at = MessageField::some(timestamp(at));
@@ -377,7 +522,7 @@ impl Task for Service {
         let mut r = api::ConnectResponse::new();
         r.shim_pid = std::process::id();
         if let Ok(c) = self.get(&req.id) {
-            r.task_pid = c.proc.lock().unwrap().pid;
+            r.task_pid = c.init.st.lock().unwrap().pid;
         }
         r.version = env!("CARGO_PKG_VERSION").to_string();
         Ok(r)
@@ -391,39 +536,111 @@ impl Task for Service {
         Ok(Empty::new())
     }
 
-    fn pause(&self, _: &TtrpcContext, _: api::PauseRequest) -> TtResult<Empty> {
-        crate::log("rpc pause");
-        unimplemented("pause")
+    fn pause(&self, _: &TtrpcContext, req: api::PauseRequest) -> TtResult<Empty> {
+        crate::slog!("rpc pause {:?}", req);
+        let c = self.get(&req.id)?;
+        c.runtime
+            .call(&self.reaper, Some(&c.log_path()), &["pause", &c.id], None)
+            .map_err(|e| err(Code::INTERNAL, e))?;
+        let mut s = c.init.st.lock().unwrap();
+        if s.status == Status::RUNNING {
+            s.status = Status::PAUSED;
+        }
+        let mut ev = TaskPaused::new();
+        ev.container_id = c.id.clone();
+        self.events.publish(Event::Paused(ev));
+        Ok(Empty::new())
     }
-    fn resume(&self, _: &TtrpcContext, _: api::ResumeRequest) -> TtResult<Empty> {
-        crate::log("rpc resume");
-        unimplemented("resume")
+
+    fn resume(&self, _: &TtrpcContext, req: api::ResumeRequest) -> TtResult<Empty> {
+        crate::slog!("rpc resume {:?}", req);
+        let c = self.get(&req.id)?;
+        c.runtime
+            .call(&self.reaper, Some(&c.log_path()), &["resume", &c.id], None)
+            .map_err(|e| err(Code::INTERNAL, e))?;
+        let mut s = c.init.st.lock().unwrap();
+        if s.status == Status::PAUSED {
+            s.status = Status::RUNNING;
+        }
+        let mut ev = TaskResumed::new();
+        ev.container_id = c.id.clone();
+        self.events.publish(Event::Resumed(ev));
+        Ok(Empty::new())
     }
+
     fn checkpoint(&self, _: &TtrpcContext, _: api::CheckpointTaskRequest) -> TtResult<Empty> {
         crate::log("rpc checkpoint");
         unimplemented("checkpoint")
     }
-    fn exec(&self, _: &TtrpcContext, _: api::ExecProcessRequest) -> TtResult<Empty> {
-        crate::log("rpc exec");
-        unimplemented("exec")
-    }
-    fn resize_pty(&self, _: &TtrpcContext, _: api::ResizePtyRequest) -> TtResult<Empty> {
-        crate::log("rpc resize_pty");
-        unimplemented("resize_pty")
-    }
-    fn close_io(&self, _: &TtrpcContext, _: api::CloseIORequest) -> TtResult<Empty> {
-        crate::log("rpc close_io");
-        // Stdin goes straight to the container from the client's FIFO, so the
-        // client closing its end already delivers EOF.
+
+    fn exec(&self, _: &TtrpcContext, req: api::ExecProcessRequest) -> TtResult<Empty> {
+        crate::slog!("rpc exec {:?}", req);
+        let c = self.get(&req.id)?;
+        if req.exec_id.is_empty() {
+            return Err(err(Code::INVALID_ARGUMENT, "exec needs an exec id"));
+        }
+        if c.init.st.lock().unwrap().exit.is_some() {
+            return Err(err(Code::FAILED_PRECONDITION, format!("container {} is not running", c.id)));
+        }
+        let spec = req.spec.as_ref().map(|a| a.value.clone()).unwrap_or_default();
+        {
+            let mut execs = c.execs.lock().unwrap();
+            if execs.contains_key(&req.exec_id) {
+                return Err(err(Code::ALREADY_EXISTS, format!("exec {} already exists", req.exec_id)));
+            }
+            let p = Process::new(&req.exec_id, &req.stdin, &req.stdout, &req.stderr, req.terminal, spec);
+            execs.insert(req.exec_id.clone(), Arc::new(p));
+        }
+        let mut ev = TaskExecAdded::new();
+        ev.container_id = c.id.clone();
+        ev.exec_id = req.exec_id.clone();
+        self.events.publish(Event::ExecAdded(ev));
         Ok(Empty::new())
     }
-    fn update(&self, _: &TtrpcContext, _: api::UpdateTaskRequest) -> TtResult<Empty> {
-        crate::log("rpc update");
-        unimplemented("update")
+
+    fn resize_pty(&self, _: &TtrpcContext, req: api::ResizePtyRequest) -> TtResult<Empty> {
+        crate::slog!("rpc resize_pty {:?}", req);
+        let c = self.get(&req.id)?;
+        let p = c.process(&req.exec_id)?;
+        let io = p.io.lock().unwrap();
+        let Some(m) = &io.master else {
+            return Err(err(Code::FAILED_PRECONDITION, "the process has no terminal"));
+        };
+        pty::resize(m.as_fd(), req.width, req.height).map_err(|e| err(Code::INTERNAL, e))?;
+        Ok(Empty::new())
     }
-    fn stats(&self, _: &TtrpcContext, _: api::StatsRequest) -> TtResult<api::StatsResponse> {
-        crate::log("rpc stats");
-        unimplemented("stats")
+
+    fn close_io(&self, _: &TtrpcContext, req: api::CloseIORequest) -> TtResult<Empty> {
+        crate::slog!("rpc close_io {:?}", req);
+        let c = self.get(&req.id)?;
+        let p = c.process(&req.exec_id)?;
+        if req.stdin {
+            p.io.lock().unwrap().close_stdin();
+        }
+        Ok(Empty::new())
+    }
+
+    fn update(&self, _: &TtrpcContext, req: api::UpdateTaskRequest) -> TtResult<Empty> {
+        crate::slog!("rpc update {:?}", req);
+        let c = self.get(&req.id)?;
+        // containerd sends the LinuxResources as JSON inside the Any.
+        let data = req.resources.as_ref().map(|a| a.value.clone()).unwrap_or_default();
+        c.runtime
+            .call_input(&self.reaper, Some(&c.log_path()), &["update", "--resources", "-", &c.id], None, Some(&data))
+            .map_err(|e| err(Code::INTERNAL, e))?;
+        Ok(Empty::new())
+    }
+
+    fn stats(&self, _: &TtrpcContext, req: api::StatsRequest) -> TtResult<api::StatsResponse> {
+        crate::slog!("rpc stats {:?}", req);
+        let c = self.get(&req.id)?;
+        let out = c
+            .runtime
+            .call(&self.reaper, Some(&c.log_path()), &["events", "--stats", &c.id], None)
+            .map_err(|e| err(Code::INTERNAL, e))?;
+        let mut r = api::StatsResponse::new();
+        r.stats = MessageField::some(crate::stats::to_metrics(&out).map_err(|e| err(Code::INTERNAL, e))?);
+        Ok(r)
     }
 }
 

@@ -1,0 +1,93 @@
+//! Task metrics from the runtime's `events --stats ID` (one JSON object
+//! `{"type":"stats","data":{...}}`, runc's layout), turned into containerd's
+//! cgroup metrics messages: v2 on a unified hierarchy, v1 otherwise.
+
+use containerd_shim_protos::cgroups::metrics as v1;
+use containerd_shim_protos::cgroups_v2::metrics as v2;
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use containerd_shim_protos::protobuf::{Message, MessageField};
+
+/// Finds the number at `path` (object keys, outermost first) in `json`.
+/// Each key is searched after the previous one, which is enough for the
+/// runtime's fixed layout (no serde in the shim).
+fn num(json: &str, path: &[&str]) -> u64 {
+    let mut at = 0;
+    for key in path {
+        let pat = format!("\"{key}\":");
+        match json[at..].find(&pat) {
+            Some(i) => at += i + pat.len(),
+            None => return 0,
+        }
+    }
+    let rest = json[at..].trim_start();
+    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    rest[..end].parse().unwrap_or(0)
+}
+
+/// Whether /sys/fs/cgroup is the unified (v2) hierarchy.
+fn unified() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// Converts `events --stats` output into a metrics `Any`.
+pub fn to_metrics(out: &str) -> Result<Any, String> {
+    let data = out.find("\"data\":").map(|i| &out[i..]).ok_or_else(|| format!("no stats in {out:?}"))?;
+    let mut any = Any::new();
+    if unified() {
+        let mut m = v2::Metrics::new();
+        let mut p = v2::PidsStat::new();
+        p.current = num(data, &["pids", "current"]);
+        p.limit = num(data, &["pids", "limit"]);
+        m.pids = MessageField::some(p);
+        let mut c = v2::CPUStat::new();
+        c.usage_usec = num(data, &["cpu", "usage", "total"]) / 1000;
+        c.system_usec = num(data, &["cpu", "usage", "kernel"]) / 1000;
+        c.user_usec = num(data, &["cpu", "usage", "user"]) / 1000;
+        m.cpu = MessageField::some(c);
+        let mut mem = v2::MemoryStat::new();
+        mem.usage = num(data, &["memory", "usage", "usage"]);
+        mem.usage_limit = num(data, &["memory", "usage", "limit"]);
+        m.memory = MessageField::some(mem);
+        any.type_url = "io.containerd.cgroups.v2.Metrics".into();
+        any.value = m.write_to_bytes().map_err(|e| e.to_string())?;
+    } else {
+        let mut m = v1::Metrics::new();
+        let mut p = v1::PidsStat::new();
+        p.current = num(data, &["pids", "current"]);
+        p.limit = num(data, &["pids", "limit"]);
+        m.pids = MessageField::some(p);
+        let mut u = v1::CPUUsage::new();
+        u.total = num(data, &["cpu", "usage", "total"]);
+        u.kernel = num(data, &["cpu", "usage", "kernel"]);
+        u.user = num(data, &["cpu", "usage", "user"]);
+        let mut c = v1::CPUStat::new();
+        c.usage = MessageField::some(u);
+        m.cpu = MessageField::some(c);
+        let mut e = v1::MemoryEntry::new();
+        e.usage = num(data, &["memory", "usage", "usage"]);
+        e.limit = num(data, &["memory", "usage", "limit"]);
+        e.max = num(data, &["memory", "usage", "max"]);
+        e.failcnt = num(data, &["memory", "usage", "failcnt"]);
+        let mut mem = v1::MemoryStat::new();
+        mem.usage = MessageField::some(e);
+        m.memory = MessageField::some(mem);
+        any.type_url = "io.containerd.cgroups.v1.Metrics".into();
+        any.value = m.write_to_bytes().map_err(|e| e.to_string())?;
+    }
+    Ok(any)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_by_path() {
+        let s = r#"{"type":"stats","data":{"cpu":{"usage":{"total":5000,"percpu":[1,2],"kernel":2000,"user":3000}},"memory":{"usage":{"limit":9,"usage":7}},"pids":{"current":2,"limit":0}}}"#;
+        assert_eq!(num(s, &["data", "pids", "current"]), 2);
+        assert_eq!(num(s, &["data", "cpu", "usage", "kernel"]), 2000);
+        assert_eq!(num(s, &["data", "memory", "usage", "usage"]), 7);
+        assert_eq!(num(s, &["data", "nope"]), 0);
+        assert!(to_metrics(s).is_ok());
+    }
+}
