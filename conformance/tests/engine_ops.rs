@@ -58,11 +58,9 @@ fn exec_detached_with_process_file() {
     }
     assert_eq!(fs::read_to_string(c.bpath("rootfs/tmp/exec-marker")).unwrap(), "exec-ok\n");
     // `ps --format json` lists host pids of the container's processes.
-    if !skip_for("berth version 0.1", "berth ps is not built yet (issue 3)") {
-        let v = c.cmd(&["ps", "--format", "json", &c.id]).ok().json();
-        let pids: Vec<i64> = v.as_array().expect("ps json array").iter().filter_map(|x| x.as_i64()).collect();
-        assert!(pids.contains(&(pid as i64)) && pids.contains(&(epid as i64)), "ps: {v}");
-    }
+    let v = c.cmd(&["ps", "--format", "json", &c.id]).ok().json();
+    let pids: Vec<i64> = v.as_array().expect("ps json array").iter().filter_map(|x| x.as_i64()).collect();
+    assert!(pids.contains(&(pid as i64)) && pids.contains(&(epid as i64)), "ps: {v}");
     c.delete_force().ok();
     c.assert_no_leaks(Some(pid));
     assert!(!process_alive(epid), "exec'd process must die with the container");
