@@ -170,10 +170,7 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
     rootfs::pivot(&rctx)?;
 
     if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
-        for (k, v) in sysctl {
-            let path = format!("/proc/sys/{}", k.replace('.', "/"));
-            std::fs::write(&path, v.as_bytes()).map_err(|e| Error::os(format!("set sysctl {k}={v} ({path})"), e).field(format!("linux.sysctl.{k}")))?;
-        }
+        rootfs::write_sysctls(sysctl)?;
     }
     if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).map_err(|e| Error::errno(format!("set hostname {h:?}"), e).field("hostname"))?;

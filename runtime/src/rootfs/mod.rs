@@ -151,8 +151,61 @@ pub fn pivot(ctx: &RootfsCtx) -> Result<()> {
 
 /// After pivot: bind the pty slave, given as an open descriptor, onto
 /// /dev/console (which [`prepare`] created when `terminal` was set).
+///
+/// The target is opened without following any symlink and must still be the
+/// placeholder (a regular file) or a character device: a /dev/console that
+/// something in the container swapped for a symlink would otherwise have the
+/// pty mounted over a path of the attacker's choosing (CVE-2025-52565).
 pub fn mount_console(slave: BorrowedFd) -> Result<()> {
-    sys::mount(Some(&sys::fd_path(slave)), c"/dev/console", None, libc::MS_BIND, None).map_err(|e| Error::os("bind the console onto /dev/console", e))
+    let root = sys::openat(libc::AT_FDCWD, c"/", libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| Error::os("open / to find /dev/console", e))?;
+    let target = sys::openat2(root.as_fd(), Path::new("dev/console"), libc::O_PATH, 0, sys::Resolve::NoSymlinks)
+        .map_err(|e| Error::os("open /dev/console without following symlinks", e))?;
+    let kind = sys::fstat(target.as_fd()).map_err(|e| Error::os("stat /dev/console", e))?.st_mode & libc::S_IFMT;
+    if kind != libc::S_IFREG && kind != libc::S_IFCHR {
+        return Err(Error::msg("/dev/console is neither the placeholder file nor a device; refusing to mount the console on it"));
+    }
+    sys::mount(Some(&sys::fd_path(slave)), &sys::fd_path(target.as_fd()), None, libc::MS_BIND, None).map_err(|e| Error::os("bind the console onto /dev/console", e))
+}
+
+/// The container's /dev/null, opened without following a symlink and checked
+/// to be the null device (1:3). Masking binds this very file, never a path:
+/// a /dev/null swapped for a symlink would otherwise put an attacker-chosen
+/// file (say /proc/sys/kernel/core_pattern) writable over every masked path
+/// (CVE-2025-31133).
+fn open_dev_null() -> Result<std::os::fd::OwnedFd> {
+    let fd = sys::openat(libc::AT_FDCWD, c"/dev/null", libc::O_PATH | libc::O_NOFOLLOW, 0).map_err(|e| Error::os("open /dev/null to mask paths", e))?;
+    let st = sys::fstat(fd.as_fd()).map_err(|e| Error::os("stat /dev/null", e))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
+        return Err(Error::msg("/dev/null in the container is not the null device (1:3); refusing to mask paths with it").field("linux.maskedPaths"));
+    }
+    Ok(fd)
+}
+
+/// `linux.sysctl`, written through the container's procfs only.
+///
+/// /proc must be the root of a procfs, and each key is opened beneath it
+/// without following symlinks or crossing a mount: a bind or tmpfs over
+/// /proc/sys/... (from the config or the image) would otherwise turn a sysctl
+/// into a write to whatever file that mount exposes (CVE-2025-52881).
+pub fn write_sysctls(sysctl: &std::collections::HashMap<String, String>) -> Result<()> {
+    if sysctl.is_empty() {
+        return Ok(());
+    }
+    const PROC_ROOT_INO: libc::ino_t = 1;
+    let proc = sys::openat(libc::AT_FDCWD, c"/proc", libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| Error::os("open /proc for sysctls", e).field("linux.sysctl"))?;
+    let is_proc = sys::fs_type(proc.as_fd()).map_err(|e| Error::os("statfs /proc", e))? == libc::PROC_SUPER_MAGIC as i64;
+    if !is_proc || sys::fstat(proc.as_fd()).map_err(|e| Error::os("stat /proc", e))?.st_ino != PROC_ROOT_INO {
+        return Err(Error::msg("/proc in the container is not the root of a procfs; refusing to write sysctls").field("linux.sysctl"));
+    }
+    for (k, v) in sysctl {
+        let rel = format!("sys/{}", k.replace('.', "/"));
+        let field = || format!("linux.sysctl.{k}");
+        let fd = sys::openat2(proc.as_fd(), Path::new(&rel), libc::O_WRONLY, 0, sys::Resolve::Plain)
+            .map_err(|e| Error::os(format!("open /proc/{rel} (no symlinks, no mount crossing) for sysctl {k}"), e).field(field()))?;
+        let mut f = std::fs::File::from(fd);
+        std::io::Write::write_all(&mut f, v.as_bytes()).map_err(|e| Error::os(format!("set sysctl {k}={v} (/proc/{rel})"), e).field(field()))?;
+    }
+    Ok(())
 }
 
 /// Make the mount at `path` (already a mount) read-only, keeping its other
@@ -188,14 +241,21 @@ pub fn finalize(ctx: &RootfsCtx) -> Result<()> {
         }
         make_readonly(&c).map_err(|e| Error::os(format!("make {p} read-only"), e).field(field()))?;
     }
-    for (i, p) in linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]).iter().enumerate() {
+    let masked = linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]);
+    let null = if masked.is_empty() { None } else { Some(open_dev_null()?) };
+    for (i, p) in masked.iter().enumerate() {
         let field = || format!("linux.maskedPaths[{i}]");
         let c = sys::cstr(Path::new(p)).map_err(|e| Error::os(format!("masked path {p}"), e).field(field()))?;
-        // Try the file case first: it is the common one and costs one call.
-        match sys::mount(Some(c"/dev/null"), &c, None, libc::MS_BIND, None) {
+        // Try the file case first: it is the common one. A clone of the
+        // checked /dev/null mount is attached, so no path is looked up for
+        // the source (and no /proc is needed).
+        let null = null.as_ref().expect("opened when there are masked paths");
+        let tree = sys::clone_tree(null.as_fd()).map_err(|e| Error::os("clone the /dev/null mount", e).field(field()))?;
+        match sys::attach_tree(tree.as_fd(), &c) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+            // move_mount refuses a file onto a directory with EINVAL.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::EINVAL)) => {
                 let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
                 sys::mount(Some(c"tmpfs"), &c, Some(c"tmpfs"), flags, Some(c"size=0,mode=755"))
                     .map_err(|e| Error::os(format!("mask directory {p}"), e).field(field()))?;
