@@ -217,9 +217,6 @@ fn cwd_is_inside(out: &str) -> bool {
 /// the container, never on a host directory.
 #[test]
 fn cve_2024_21626_cwd_through_leaked_fd_stays_inside() {
-    if skip_for("runc version 1.1", "CVE-2024-21626: runc before 1.1.12 leaks a host directory fd usable as process.cwd") {
-        return;
-    }
     for n in 3..=9 {
         let mut c = TestContainer::new("esc-cwd");
         c.set("/process/cwd", json!(format!("/proc/self/fd/{n}")));
@@ -415,4 +412,43 @@ fn cve_2025_52881_sysctl_write_not_redirected_by_mount() {
     c.start();
     let _ = c.wait_status("stopped", WAIT);
     assert_eq!(fs::read_to_string(fake.join("ipv4/ip_forward")).unwrap(), "host\n", "the sysctl was written to a host file through a mount over /proc/sys");
+}
+
+/// Every file under `dir` (recursively) whose mode lets group or others
+/// write, or (for the container's directory) read.
+fn loose_modes(dir: &Path, out: &mut Vec<String>) {
+    use std::os::unix::fs::MetadataExt;
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let md = fs::symlink_metadata(e.path()).unwrap();
+        if md.file_type().is_symlink() {
+            continue;
+        }
+        if md.mode() & 0o022 != 0 {
+            out.push(format!("{} {:o}", e.path().display(), md.mode() & 0o7777));
+        }
+        if md.is_dir() {
+            loose_modes(&e.path(), out);
+        }
+    }
+}
+
+/// Hardening behind the escapes above: the container's state directory is
+/// private (0700) and nothing the runtime creates in its root (state, exec
+/// FIFO, lock, caches) is group- or world-writable, so no other host user can
+/// feed the runtime a state file or open the start gate.
+#[test]
+fn state_dir_private_and_nothing_world_writable() {
+    if skip_for("runc version 1.1", "runc creates its state directory 0711 and exec.fifo 0622") {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let mut c = TestContainer::new("esc-modes");
+    c.args(&["true"]);
+    c.create().ok();
+    let dir = c.rt.root.join(&c.id);
+    assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700, "{}", dir.display());
+    let mut loose = Vec::new();
+    loose_modes(&c.rt.root, &mut loose);
+    assert_eq!(loose, Vec::<String>::new(), "group/world-writable files in the runtime's root");
+    c.delete_force().ok();
 }
