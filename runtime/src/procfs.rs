@@ -6,9 +6,9 @@
 //! from it without crossing a mount, following a magic link or climbing out.
 
 use crate::error::{Error, Result};
-use crate::rootfs::sys::{openat2, Resolve};
+use crate::rootfs::sys::{self, openat2, Resolve};
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 /// statfs f_type of procfs.
@@ -26,13 +26,12 @@ fn open_proc_at(path: &Path) -> Result<OwnedFd> {
         .open(path)
         .map_err(|e| Error::os(format!("open {}", path.display()), e))?;
     let fd: OwnedFd = f.into();
-    // SAFETY: fstatfs fills a statfs struct we own, from a descriptor we own.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) } != 0 {
-        return Err(Error::last(format!("statfs {}", path.display())));
-    }
-    if st.f_type as i64 != PROC_SUPER_MAGIC {
-        return Err(Error::msg(format!("{} is not a procfs mount; refusing to write through it", path.display())));
+    let fs = sys::fs_type(fd.as_fd()).map_err(|e| Error::os(format!("statfs {}", path.display()), e))?;
+    let ino = sys::fstat(fd.as_fd()).map_err(|e| Error::os(format!("stat {}", path.display()), e))?.st_ino;
+    // The root of a procfs has inode 1: a procfs subdirectory bound or
+    // linked into place (CVE-2019-16884) is refused as well.
+    if fs != PROC_SUPER_MAGIC || ino != 1 {
+        return Err(Error::msg(format!("{} is not the root of a procfs mount; refusing to write through it", path.display())));
     }
     Ok(fd)
 }
@@ -63,7 +62,12 @@ mod tests {
     #[test]
     fn refuses_non_procfs() {
         let e = open_proc_at(Path::new("/tmp")).unwrap_err();
-        assert!(e.to_string().contains("not a procfs"), "{e}");
+        assert!(e.to_string().contains("not the root of a procfs"), "{e}");
+    }
+
+    #[test]
+    fn refuses_a_procfs_subdirectory() {
+        assert!(open_proc_at(Path::new("/proc/sys")).is_err());
     }
 
     #[test]

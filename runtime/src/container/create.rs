@@ -330,6 +330,11 @@ pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 /// entered by this process first (they take effect for children only) and
 /// left again afterwards, so the hooks this process runs stay outside.
 fn clone_init(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, ctx: &InitCtx) -> Result<i32> {
+    // The child inherits the dumpable flag at clone. Clearing it here closes
+    // the window between clone and the init's own prctl in which a process
+    // of a joined pid namespace could open /proc/<init>/exe (CVE-2019-5736).
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let mut kinds = 0;
     if plan.join_pid.is_some() {
         kinds |= libc::CLONE_NEWPID;

@@ -133,6 +133,11 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
     }
 
     let (parent_chan, child_chan) = sync::pair()?;
+    // Inherited by the child at fork: it is born in the container's pid
+    // namespace already non-dumpable, with no window in which a container
+    // process could open /proc/<child>/exe (CVE-2019-5736).
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let kinds = for_children.iter().fold(0, |k, (_, f)| k | f);
     let pid = namespaces::for_children(
         kinds,

@@ -154,8 +154,34 @@ pub fn pivot(ctx: &RootfsCtx) -> Result<()> {
 
 /// After pivot: bind the pty slave, given as an open descriptor, onto
 /// /dev/console (which [`prepare`] created when `terminal` was set).
+///
+/// The target is opened without following any symlink and must still be the
+/// placeholder (a regular file) or a character device: a /dev/console that
+/// something in the container swapped for a symlink would otherwise have the
+/// pty mounted over a path of the attacker's choosing (CVE-2025-52565).
 pub fn mount_console(slave: BorrowedFd) -> Result<()> {
-    sys::mount(Some(&sys::fd_path(slave)), c"/dev/console", None, libc::MS_BIND, None).map_err(|e| Error::os("bind the console onto /dev/console", e))
+    let root = sys::openat(libc::AT_FDCWD, c"/", libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| Error::os("open / to find /dev/console", e))?;
+    let target = sys::openat2(root.as_fd(), Path::new("dev/console"), libc::O_PATH, 0, sys::Resolve::NoSymlinks)
+        .map_err(|e| Error::os("open /dev/console without following symlinks", e))?;
+    let kind = sys::fstat(target.as_fd()).map_err(|e| Error::os("stat /dev/console", e))?.st_mode & libc::S_IFMT;
+    if kind != libc::S_IFREG && kind != libc::S_IFCHR {
+        return Err(Error::msg("/dev/console is neither the placeholder file nor a device; refusing to mount the console on it"));
+    }
+    sys::mount(Some(&sys::fd_path(slave)), &sys::fd_path(target.as_fd()), None, libc::MS_BIND, None).map_err(|e| Error::os("bind the console onto /dev/console", e))
+}
+
+/// The container's /dev/null, opened without following a symlink and checked
+/// to be the null device (1:3). Masking binds this very file, never a path:
+/// a /dev/null swapped for a symlink would otherwise put an attacker-chosen
+/// file (say /proc/sys/kernel/core_pattern) writable over every masked path
+/// (CVE-2025-31133).
+fn open_dev_null() -> Result<std::os::fd::OwnedFd> {
+    let fd = sys::openat(libc::AT_FDCWD, c"/dev/null", libc::O_PATH | libc::O_NOFOLLOW, 0).map_err(|e| Error::os("open /dev/null to mask paths", e))?;
+    let st = sys::fstat(fd.as_fd()).map_err(|e| Error::os("stat /dev/null", e))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
+        return Err(Error::msg("/dev/null in the container is not the null device (1:3); refusing to mask paths with it").field("linux.maskedPaths"));
+    }
+    Ok(fd)
 }
 
 /// Make the mount at `path` (already a mount) read-only, keeping its other
@@ -191,14 +217,21 @@ pub fn finalize(ctx: &RootfsCtx) -> Result<()> {
         }
         make_readonly(&c).map_err(|e| Error::os(format!("make {p} read-only"), e).field(field()))?;
     }
-    for (i, p) in linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]).iter().enumerate() {
+    let masked = linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]);
+    let null = if masked.is_empty() { None } else { Some(open_dev_null()?) };
+    for (i, p) in masked.iter().enumerate() {
         let field = || format!("linux.maskedPaths[{i}]");
         let c = sys::cstr(Path::new(p)).map_err(|e| Error::os(format!("masked path {p}"), e).field(field()))?;
-        // Try the file case first: it is the common one and costs one call.
-        match sys::mount(Some(c"/dev/null"), &c, None, libc::MS_BIND, None) {
+        // Try the file case first: it is the common one. A clone of the
+        // checked /dev/null mount is attached, so no path is looked up for
+        // the source (and no /proc is needed).
+        let null = null.as_ref().expect("opened when there are masked paths");
+        let tree = sys::clone_tree(null.as_fd()).map_err(|e| Error::os("clone the /dev/null mount", e).field(field()))?;
+        match sys::attach_tree(tree.as_fd(), &c) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+            // move_mount refuses a file onto a directory with EINVAL.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::EINVAL)) => {
                 let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
                 sys::mount(Some(c"tmpfs"), &c, Some(c"tmpfs"), flags, Some(c"size=0,mode=755"))
                     .map_err(|e| Error::os(format!("mask directory {p}"), e).field(field()))?;

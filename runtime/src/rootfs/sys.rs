@@ -56,6 +56,8 @@ pub(crate) enum Resolve {
     /// crossings — what a write into /proc needs so that nothing the
     /// container mounted or linked can redirect it.
     SameMount,
+    /// Beneath the dirfd, no symlink followed, mount points may be crossed.
+    NoSymlinks,
 }
 
 pub(crate) fn cstr(path: &Path) -> io::Result<CString> {
@@ -76,6 +78,7 @@ pub(crate) fn openat2(dirfd: BorrowedFd, path: &Path, flags: libc::c_int, mode: 
         Resolve::InRoot => RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
         Resolve::Plain => RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
         Resolve::SameMount => RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+        Resolve::NoSymlinks => RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
     };
     let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
     let path = if path.as_os_str().is_empty() { Path::new(".") } else { path };
@@ -101,6 +104,44 @@ pub(crate) fn openat(dirfd: RawFd, path: &CStr, flags: libc::c_int, mode: libc::
 /// The magic-link path that names an open descriptor, for syscalls that only take paths.
 pub(crate) fn fd_path(fd: BorrowedFd) -> CString {
     CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("no NUL in a number")
+}
+
+/// `fstat` of an open descriptor (O_PATH ones included).
+pub(crate) fn fstat(fd: BorrowedFd) -> io::Result<libc::stat> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is a writable stat buffer the kernel fills on success.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded and initialised the buffer.
+    Ok(unsafe { st.assume_init() })
+}
+
+/// The filesystem magic of an open descriptor (`fstatfs`'s f_type).
+pub(crate) fn fs_type(fd: BorrowedFd) -> io::Result<i64> {
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `st` is a writable statfs buffer the kernel fills on success.
+    check(unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // f_type's width differs across architectures.
+    #[allow(clippy::unnecessary_cast)]
+    // SAFETY: fstatfs succeeded and initialised the buffer.
+    Ok(unsafe { st.assume_init() }.f_type as i64)
+}
+
+/// A detached copy of the mount at the open descriptor `fd` (the file
+/// itself, not the path that led to it): `open_tree(OPEN_TREE_CLONE)`.
+pub(crate) fn clone_tree(fd: BorrowedFd) -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
+    // SAFETY: the path is an empty NUL-terminated literal; `fd` is open.
+    let ret = cvt(unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) })?;
+    // SAFETY: open_tree succeeded, so `ret` is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// Attach the detached mount `tree` at `target` (a path; `move_mount`).
+pub(crate) fn attach_tree(tree: BorrowedFd, target: &CStr) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+    // SAFETY: both paths are NUL-terminated; `tree` is an open mount fd.
+    cvt(unsafe { libc::syscall(libc::SYS_move_mount, tree.as_raw_fd(), c"".as_ptr(), libc::AT_FDCWD, target.as_ptr(), MOVE_MOUNT_F_EMPTY_PATH) }).map(drop)
 }
 
 /// `mount(2)`; `None` arguments become NULL pointers.
