@@ -385,6 +385,30 @@ mod fuzz {
         }
     }
 
+    /// Past loading, the pure translations a config feeds: cgroup writes
+    /// (v1 and v2), device rules and the seccomp program. Errors are fine.
+    fn translate(spec: &Spec) {
+        if let Some(l) = spec.linux() {
+            if let Some(r) = l.resources() {
+                let _ = crate::cgroups::v1::plan(r);
+                let _ = crate::cgroups::v2::plan(r);
+                let _ = crate::cgroups::v2::unified(r);
+                let _ = crate::cgroups::devices::rules(r.devices().as_deref(), l.devices().as_deref().unwrap_or(&[]));
+            }
+            if let Some(sc) = l.seccomp() {
+                let _ = crate::seccomp::build(sc);
+            }
+        }
+    }
+
+    fn check(bytes: &[u8]) -> std::thread::Result<()> {
+        std::panic::catch_unwind(|| {
+            if let Ok(spec) = parse(bytes) {
+                translate(&spec);
+            }
+        })
+    }
+
     #[test]
     fn mutated_configs_never_panic() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/oci-runtime-spec/schema/test/config/good");
@@ -401,9 +425,34 @@ mod fuzz {
             }
             let bytes = serde_json::to_vec(&v).unwrap();
             // Either outcome is fine; a panic fails the test with the input.
-            let res = std::panic::catch_unwind(|| parse(&bytes).map(|_| ()));
+            let res = check(&bytes);
             assert!(res.is_ok(), "round {round}: config loader panicked on {}", String::from_utf8_lossy(&bytes[..bytes.len().min(2000)]));
         }
+    }
+
+    /// The corpus kept in the repository: inputs that once looked risky
+    /// (extremes, empties, odd paths). Each must load or be refused, and
+    /// they seed the mutations too.
+    #[test]
+    fn corpus_never_panics() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-corpus");
+        let mut n = 0;
+        let mut r = Rng(7);
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            let data = std::fs::read(&path).unwrap();
+            assert!(check(&data).is_ok(), "{} panicked", path.display());
+            if let Ok(v) = serde_json::from_slice::<Value>(&data) {
+                for _ in 0..200 {
+                    let mut m = v.clone();
+                    mutate(&mut m, &mut r, 0);
+                    let bytes = serde_json::to_vec(&m).unwrap();
+                    assert!(check(&bytes).is_ok(), "mutation of {} panicked: {}", path.display(), String::from_utf8_lossy(&bytes[..bytes.len().min(2000)]));
+                }
+            }
+            n += 1;
+        }
+        assert!(n >= 5, "corpus missing from {}", dir.display());
     }
 
     #[test]
