@@ -111,17 +111,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         if !p.cwd().is_absolute() {
             return Err(Error::msg(format!("process.cwd {:?} is not an absolute path", p.cwd())).field("process.cwd"));
         }
-        let mut seen = Vec::new();
-        for (i, r) in p.rlimits().as_deref().unwrap_or(&[]).iter().enumerate() {
-            if seen.contains(&r.typ()) {
-                return Err(Error::msg(format!("duplicate rlimit {:?}", r.typ())).field(format!("process.rlimits[{i}]")));
-            }
-            if r.soft() > r.hard() {
-                return Err(Error::msg(format!("rlimit {:?}: soft limit {} above hard limit {}", r.typ(), r.soft(), r.hard()))
-                    .field(format!("process.rlimits[{i}]")));
-            }
-            seen.push(r.typ());
-        }
+        crate::process::validate_rlimits(p.rlimits().as_deref().unwrap_or(&[]))?;
         for (i, e) in p.env().as_deref().unwrap_or(&[]).iter().enumerate() {
             if !e.contains('=') {
                 return Err(Error::msg(format!("env entry {e:?} is not KEY=value")).field(format!("process.env[{i}]")));
