@@ -219,6 +219,9 @@ pub fn finalize(ctx: &RootfsCtx) -> Result<()> {
     }
     let masked = linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]);
     let null = if masked.is_empty() { None } else { Some(open_dev_null()?) };
+    // A detached clone of the checked /dev/null mount; a new one is cloned
+    // only after one has been attached (a failed attach leaves it unused).
+    let mut spare: Option<std::os::fd::OwnedFd> = None;
     for (i, p) in masked.iter().enumerate() {
         let field = || format!("linux.maskedPaths[{i}]");
         let c = sys::cstr(Path::new(p)).map_err(|e| Error::os(format!("masked path {p}"), e).field(field()))?;
@@ -226,12 +229,16 @@ pub fn finalize(ctx: &RootfsCtx) -> Result<()> {
         // checked /dev/null mount is attached, so no path is looked up for
         // the source (and no /proc is needed).
         let null = null.as_ref().expect("opened when there are masked paths");
-        let tree = sys::clone_tree(null.as_fd()).map_err(|e| Error::os("clone the /dev/null mount", e).field(field()))?;
+        let tree = match spare.take() {
+            Some(t) => t,
+            None => sys::clone_tree(null.as_fd()).map_err(|e| Error::os("clone the /dev/null mount", e).field(field()))?,
+        };
         match sys::attach_tree(tree.as_fd(), &c) {
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => spare = Some(tree),
             // move_mount refuses a file onto a directory with EINVAL.
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::EINVAL)) => {
+                spare = Some(tree);
                 let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
                 sys::mount(Some(c"tmpfs"), &c, Some(c"tmpfs"), flags, Some(c"size=0,mode=755"))
                     .map_err(|e| Error::os(format!("mask directory {p}"), e).field(field()))?;
