@@ -536,3 +536,25 @@ fn stats_through_the_runtime() {
     assert!(usage.is_some_and(|u| u > 0), "memory usage missing: {text}");
     kill_and_remove(&c, &id);
 }
+
+#[test]
+fn oom_kill_publishes_task_oom_and_exits_137() {
+    let Some(c) = setup() else { return };
+    let events = c.events();
+    let id = unique_id("oom");
+    let mut args = c.run_args(&id);
+    // 16 MiB limit; dd's 64 MiB buffer is touched as /dev/zero fills it.
+    args.extend(["--rm".into(), "--memory-limit".into(), (16u64 << 20).to_string(), IMAGE.into(), id.clone()]);
+    args.extend(["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = c.ctr(&args);
+    assert_eq!(out.status.code(), Some(137), "{}", show(&out));
+    events.wait_for(Duration::from_secs(10), |t| t.contains("/tasks/delete"));
+    let all = events.stop();
+    let got = topics_for(&all, &id);
+    let pos = |t: &str| got.iter().position(|x| x == t);
+    assert!(pos("/tasks/oom").is_some(), "no TaskOOM for {id}: {got:?}\n{all}");
+    assert!(pos("/tasks/start") < pos("/tasks/oom"), "{got:?}");
+    let exit = all.lines().find(|l| l.contains("/tasks/exit") && l.contains(&id)).unwrap();
+    assert!(exit.contains("\"exit_status\":137"), "{exit}");
+}

@@ -12,7 +12,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskPaused, TaskResumed, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskPaused, TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
@@ -71,6 +71,8 @@ pub enum Event {
     Paused(TaskPaused),
     /// `/tasks/resumed`
     Resumed(TaskResumed),
+    /// `/tasks/oom`
+    Oom(TaskOOM),
 }
 
 impl Event {
@@ -84,6 +86,7 @@ impl Event {
             Event::ExecStarted(e) => ("/tasks/exec-started", "containerd.events.TaskExecStarted", e.write_to_bytes()),
             Event::Paused(e) => ("/tasks/paused", "containerd.events.TaskPaused", e.write_to_bytes()),
             Event::Resumed(e) => ("/tasks/resumed", "containerd.events.TaskResumed", e.write_to_bytes()),
+            Event::Oom(e) => ("/tasks/oom", "containerd.events.TaskOOM", e.write_to_bytes()),
         };
         (r.0, r.1, r.2.unwrap_or_default())
     }

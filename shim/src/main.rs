@@ -13,6 +13,7 @@ mod args;
 mod events;
 mod pty;
 mod mount;
+mod oom;
 mod reaper;
 mod runtime;
 mod service;
@@ -181,7 +182,7 @@ fn serve(a: &Args) {
         fail(format!("set child subreaper: {}", std::io::Error::last_os_error()));
     }
     reaper::block_sigchld().unwrap_or_else(|e| fail(format!("block SIGCHLD: {e}")));
-    let reaper = reaper::Reaper::start();
+    let reaper = reaper::Reaper::start().unwrap_or_else(|e| fail(format!("start reaper: {e}")));
     let ttrpc_addr = std::env::var("TTRPC_ADDRESS").unwrap_or_else(|_| format!("{}.ttrpc", a.address));
     let publisher = events::Publisher::start(&a.namespace, &ttrpc_addr);
     let (tx, rx) = std::sync::mpsc::channel();
@@ -223,7 +224,7 @@ fn delete(a: &Args) {
         PathBuf::from(&a.bundle)
     };
     reaper::block_sigchld().unwrap_or_else(|e| fail(format!("block SIGCHLD: {e}")));
-    let reaper = reaper::Reaper::start();
+    let reaper = reaper::Reaper::start().unwrap_or_else(|e| fail(format!("start reaper: {e}")));
     let rt = state::read_runtime(&bundle).unwrap_or_else(|| runtime::Runtime::resolve(&a.namespace, "", ""));
     let log_path = bundle.join("log.json");
     if let Err(e) = rt.call(&reaper, Some(&log_path), &["delete", "--force", &a.id], None) {

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use containerd_shim_protos::api::{self, Status};
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused, TaskResumed, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused, TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::empty::Empty;
 use containerd_shim_protos::protobuf::{Message, MessageField};
@@ -179,6 +179,25 @@ impl Service {
         self.reaper.watch(pid as i32, move |code| Service::on_exit(&events, &c, &p, code));
     }
 
+    /// Publishes TaskOOM for container `id` whenever its memory cgroup (that
+    /// of its init, `pid`) OOM-kills. Best effort: a container without a
+    /// memory cgroup we can see simply gets no OOM events.
+    fn watch_oom(&self, id: &str, pid: u32) {
+        let Some(cg) = crate::oom::memory_cgroup_of(pid) else {
+            crate::slog!("oom: no memory cgroup found for {id} (pid {pid})");
+            return;
+        };
+        let (events, cid) = (self.events.clone(), id.to_string());
+        let on_oom = move || {
+            let mut ev = TaskOOM::new();
+            ev.container_id = cid.clone();
+            events.publish(Event::Oom(ev));
+        };
+        if let Err(e) = self.reaper.watch_oom(id, cg, on_oom) {
+            crate::slog!("oom: {id}: {e}");
+        }
+    }
+
     /// Runs `exec --detach` for `p` and returns its pid (watched already).
     fn start_exec(&self, c: &Arc<Container>, p: &Arc<Process>) -> Result<u32, String> {
         let mut prep = stdio::prepare(&self.namespace, &c.id, &p.stdin, &p.stdout, &p.stderr, p.terminal)?;
@@ -336,6 +355,7 @@ impl Task for Service {
 
         // Watch only after TaskCreate is queued so TaskExit cannot precede it.
         self.watch(&c, &init, pid);
+        self.watch_oom(&c.id, pid);
 
         let mut r = api::CreateTaskResponse::new();
         r.pid = pid;
@@ -413,6 +433,7 @@ impl Task for Service {
             if c.rootfs_mounted {
                 mount::unmount_all(&c.bundle.join("rootfs")).map_err(|e| err(Code::INTERNAL, e))?;
             }
+            self.reaper.unwatch_oom(&c.id);
             self.containers.lock().unwrap().remove(&c.id);
             c.execs.lock().unwrap().clear();
         } else {
