@@ -29,7 +29,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use args::{Action, Args};
 use containerd_shim_protos::protobuf::{Message, MessageField};
@@ -184,32 +184,38 @@ fn serve(a: &Args) {
     reaper::block_sigchld().unwrap_or_else(|e| fail(format!("block SIGCHLD: {e}")));
     let reaper = reaper::Reaper::start().unwrap_or_else(|e| fail(format!("start reaper: {e}")));
     let ttrpc_addr = std::env::var("TTRPC_ADDRESS").unwrap_or_else(|_| format!("{}.ttrpc", a.address));
-    let publisher = events::Publisher::start(&a.namespace, &ttrpc_addr);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let svc = Arc::new(service::Service::new(&a.namespace, reaper, publisher.clone(), tx));
+    let publisher = events::Publisher::new(&a.namespace, &ttrpc_addr);
+    let svc = Arc::new(service::Service::new(&a.namespace, reaper, publisher.clone()));
 
     let mut methods = containerd_shim_protos::create_task(svc.clone());
-    let v2: Vec<_> = containerd_shim_protos::create_task(svc)
+    let v2: Vec<_> = containerd_shim_protos::create_task(svc.clone())
         .into_iter()
         .map(|(k, v)| (k.replace("/containerd.task.v3.Task/", "/containerd.task.v2.Task/"), v))
         .collect();
     methods.extend(v2);
+    for v in ["v2", "v3"] {
+        methods.insert(format!("/containerd.task.{v}.Task/Wait"), Box::new(service::WaitHandler(svc.clone())));
+    }
+    // One idle worker per connection; the crate adds one while a call runs
+    // (so a slow runtime call does not stall the others) and lets it go
+    // after. Wait holds no worker (service::WaitHandler). start_listen:
+    // `start` insists on default < max, which would keep a second idle one.
     let mut server = ttrpc::Server::new()
         .add_listener(LISTEN_FD)
         .unwrap_or_else(|e| fail(format!("listen: {e:?}")))
         .set_thread_count_min(1)
-        .set_thread_count_default(2)
-        .set_thread_count_max(4)
+        .set_thread_count_default(1)
+        .set_thread_count_max(1)
         .register_service(methods);
-    server.start().unwrap_or_else(|e| fail(format!("start ttrpc server: {e:?}")));
+    server.start_listen().unwrap_or_else(|e| fail(format!("start ttrpc server: {e:?}")));
     // SAFETY: fd 4 is the readiness pipe `start` gave us and only we use it.
     let mut ready = unsafe { std::fs::File::from_raw_fd(READY_FD) };
     let _ = ready.write_all(b"R");
     drop(ready);
     log(&format!("serving {} for {}/{}", socket_path(a).display(), a.namespace, a.id));
 
-    let _ = rx.recv();
-    publisher.drain(Duration::from_secs(5));
+    // The main thread sends events until Shutdown, then what is still queued.
+    publisher.run();
     let _ = std::fs::remove_file(socket_path(a));
     log("shutdown");
     std::process::exit(0);

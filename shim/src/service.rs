@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Sender;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -38,9 +37,14 @@ fn unimplemented<T>(what: &str) -> TtResult<T> {
     Err(err(Code::UNIMPLEMENTED, format!("berth shim: {what} is not implemented yet")))
 }
 
+/// Answers one pending Wait with the exit code and time.
+type Waiter = Box<dyn FnOnce(u32, SystemTime) + Send>;
+
 /// The mutable state of one process (a container's init or an exec).
 #[derive(Default)]
 struct ProcState {
+    /// Waits to answer when the process exits (see [`WaitHandler`]).
+    waiters: Vec<Waiter>,
     pid: u32,
     status: Status,
     /// Exit code and time, once the process has exited.
@@ -115,7 +119,6 @@ pub struct Service {
     reaper: Arc<Reaper>,
     events: Arc<Publisher>,
     containers: Mutex<HashMap<String, Arc<Container>>>,
-    shutdown: Mutex<Sender<()>>,
 }
 
 fn runc_options(req: &api::CreateTaskRequest) -> Options {
@@ -130,20 +133,10 @@ fn runc_options(req: &api::CreateTaskRequest) -> Options {
 static EXEC_SEQ: AtomicUsize = AtomicUsize::new(0);
 
 impl Service {
-    /// Creates the service; a message on `shutdown` asks `main` to exit.
-    pub fn new(
-        namespace: &str,
-        reaper: Arc<Reaper>,
-        events: Arc<Publisher>,
-        shutdown: Sender<()>,
-    ) -> Service {
-        Service {
-            namespace: namespace.to_string(),
-            reaper,
-            events,
-            containers: Mutex::new(HashMap::new()),
-            shutdown: Mutex::new(shutdown),
-        }
+    /// Creates the service; Shutdown (with no container left) finishes
+    /// `events`, whose [`Publisher::run`] then returns in `main`.
+    pub fn new(namespace: &str, reaper: Arc<Reaper>, events: Arc<Publisher>) -> Service {
+        Service { namespace: namespace.to_string(), reaper, events, containers: Mutex::new(HashMap::new()) }
     }
 
     fn get(&self, id: &str) -> TtResult<Arc<Container>> {
@@ -163,14 +156,17 @@ impl Service {
         }
         stdio::release_input(&p.stdin);
         let mut s = p.st.lock().unwrap();
-        s.exit = Some((code, now));
-        s.status = Status::STOPPED;
+        let waiters = set_exit(&mut s, code, now);
         if s.starting {
             s.exit_owed = true;
         } else {
             events.publish(Event::Exit(exit_event(c, p, &s)));
         }
         p.exited.notify_all();
+        drop(s);
+        for w in waiters {
+            w(code, now);
+        }
     }
 
     /// Watches `pid` as process `p` of `c`.
@@ -227,6 +223,68 @@ impl Service {
         self.watch(c, p, pid);
         *p.io.lock().unwrap() = prep.finish(&p.stdin, &p.stdout)?;
         Ok(pid)
+    }
+}
+
+/// Records an exit; returns the Waits to answer.
+fn set_exit(s: &mut ProcState, code: u32, at: SystemTime) -> Vec<Waiter> {
+    s.exit = Some((code, at));
+    s.status = Status::STOPPED;
+    std::mem::take(&mut s.waiters)
+}
+
+fn wait_response(code: u32, at: SystemTime) -> api::WaitResponse {
+    let mut r = api::WaitResponse::new();
+    r.exit_status = code;
+    r.exited_at = MessageField::some(timestamp(at));
+    r
+}
+
+/// Serves Wait without holding a ttrpc worker thread until the process
+/// exits: the request is parked on the process and answered from the reaper
+/// thread through the connection's response channel. (The generated handler
+/// would block one worker per outstanding Wait: one thread per container
+/// and exec, for their whole lifetime.)
+pub struct WaitHandler(pub Arc<Service>);
+
+impl ttrpc::MethodHandler for WaitHandler {
+    fn handler(&self, ctx: TtrpcContext, req: ttrpc::Request) -> ttrpc::Result<()> {
+        use ttrpc::proto::ResponseInit;
+        let wr = api::WaitRequest::parse_from_bytes(&req.payload)
+            .map_err(|e| ttrpc::Error::Others(format!("decode WaitRequest: {e}")))?;
+        crate::slog!("rpc wait {:?}", wr);
+        let stream = ctx.mh.stream_id;
+        let reply = move |r: TtResult<api::WaitResponse>| {
+            let res = match r.and_then(|w| {
+                w.write_to_bytes().map_err(|e| err(Code::INTERNAL, format!("encode WaitResponse: {e}")))
+            }) {
+                Ok(payload) => {
+                    let mut res = ttrpc::Response::init_status(ttrpc::get_status(Code::OK, ""));
+                    res.set_payload(payload);
+                    res
+                }
+                Err(ttrpc::Error::RpcStatus(st)) => ttrpc::Response::init_status(st),
+                Err(e) => ttrpc::Response::init_status(ttrpc::get_status(Code::UNKNOWN, format!("{e:?}"))),
+            };
+            // The connection may be gone (containerd restarted): nothing to do then.
+            let _ = ctx.respond(stream, res);
+        };
+        let p = match self.0.get(&wr.id).and_then(|c| c.process(&wr.exec_id)) {
+            Ok(p) => p,
+            Err(e) => {
+                reply(Err(e));
+                return Ok(());
+            }
+        };
+        let mut s = p.st.lock().unwrap();
+        match s.exit {
+            Some((code, at)) => {
+                drop(s);
+                reply(Ok(wait_response(code, at)));
+            }
+            None => s.waiters.push(Box::new(move |code, at| reply(Ok(wait_response(code, at))))),
+        }
+        Ok(())
     }
 }
 
@@ -386,8 +444,10 @@ impl Task for Service {
                 self.events.publish(Event::Exit(exit_event(&c, &p, &s)));
             } else if !p.exec_id.is_empty() {
                 // The exec never ran: it can only be deleted now.
-                s.status = Status::STOPPED;
-                s.exit = Some((255, SystemTime::now()));
+                let now = SystemTime::now();
+                for w in set_exit(&mut s, 255, now) {
+                    w(255, now);
+                }
                 p.exited.notify_all();
             }
             return Err(err(Code::INTERNAL, e));
@@ -532,10 +592,7 @@ impl Task for Service {
             s = p.exited.wait(s).unwrap();
         }
         let (code, at) = s.exit.unwrap();
-        let mut r = api::WaitResponse::new();
-        r.exit_status = code;
-        r.exited_at = MessageField::some(timestamp(at));
-        Ok(r)
+        Ok(wait_response(code, at))
     }
 
     fn connect(&self, _: &TtrpcContext, req: api::ConnectRequest) -> TtResult<api::ConnectResponse> {
@@ -552,7 +609,7 @@ impl Task for Service {
     fn shutdown(&self, _: &TtrpcContext, _: api::ShutdownRequest) -> TtResult<Empty> {
         crate::log("rpc shutdown");
         if self.containers.lock().unwrap().is_empty() {
-            let _ = self.shutdown.lock().unwrap().send(());
+            self.events.finish();
         }
         Ok(Empty::new())
     }
