@@ -586,3 +586,29 @@ fn oom_kill_publishes_task_oom_and_exits_137() {
     let exit = all.lines().find(|l| l.contains("/tasks/exit") && l.contains(&id)).unwrap();
     assert!(exit.contains("\"exit_status\":137"), "{exit}");
 }
+
+#[test]
+fn checkpoint_reaches_the_runtime_and_its_error_reaches_ctr() {
+    let Some(c) = setup() else { return };
+    if !runtime_has("checkpoint") {
+        eprintln!("\n!!! SKIPPING checkpoint: runtime {} has no `checkpoint` command !!!\n", runtime_path().display());
+        return;
+    }
+    let id = unique_id("ckpt");
+    run_detached(&c, &id, &["sleep", "1000"]);
+    assert!(wait_status(&c, &id, "RUNNING"), "{}", c.log());
+    let img = c.dir.join("ckpt-image");
+    let out = c.ctr(&["tasks", "checkpoint", "--image-path", &img.display().to_string(), &id]);
+    let text = show(&out);
+    eprintln!("checkpoint: {text}");
+    if !out.status.success() {
+        // CRIU cannot dump here (e.g. it fails at vDSO detection on this
+        // kernel): the runtime's call and its reason must reach the client.
+        assert!(text.contains("checkpoint"), "{text}");
+        assert!(!text.contains("not implemented"), "{text}");
+        assert!(text.to_lowercase().contains("criu"), "no CRIU reason in: {text}");
+    }
+    // --leave-running (no --exit): the task still runs either way.
+    assert!(wait_status(&c, &id, "RUNNING"), "task not running after checkpoint");
+    kill_and_remove(&c, &id);
+}

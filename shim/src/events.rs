@@ -18,7 +18,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskPaused, TaskResumed, TaskStart,
+    TaskCheckpointed, TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskPaused, TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
@@ -143,6 +143,8 @@ pub enum Event {
     Resumed(TaskResumed),
     /// `/tasks/oom`
     Oom(TaskOOM),
+    /// `/tasks/checkpointed`
+    Checkpointed(TaskCheckpointed),
 }
 
 impl Event {
@@ -157,6 +159,7 @@ impl Event {
             Event::Paused(e) => ("/tasks/paused", "containerd.events.TaskPaused", e.write_to_bytes()),
             Event::Resumed(e) => ("/tasks/resumed", "containerd.events.TaskResumed", e.write_to_bytes()),
             Event::Oom(e) => ("/tasks/oom", "containerd.events.TaskOOM", e.write_to_bytes()),
+            Event::Checkpointed(e) => ("/tasks/checkpointed", "containerd.events.TaskCheckpointed", e.write_to_bytes()),
         };
         (r.0, r.1, r.2.unwrap_or_default())
     }

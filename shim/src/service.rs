@@ -11,11 +11,11 @@ use std::time::SystemTime;
 
 use containerd_shim_protos::api::{self, Status};
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused, TaskResumed, TaskStart,
+    TaskCheckpointed, TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused, TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::empty::Empty;
 use containerd_shim_protos::protobuf::{Message, MessageField};
-use containerd_shim_protos::shim::oci::Options;
+use containerd_shim_protos::shim::oci::{CheckpointOptions, Options};
 use containerd_shim_protos::Task;
 use ttrpc::{Code, TtrpcContext};
 
@@ -646,9 +646,49 @@ impl Task for Service {
         Ok(Empty::new())
     }
 
-    fn checkpoint(&self, _: &TtrpcContext, _: api::CheckpointTaskRequest) -> TtResult<Empty> {
-        crate::log("rpc checkpoint");
-        unimplemented("checkpoint")
+    fn checkpoint(&self, _: &TtrpcContext, req: api::CheckpointTaskRequest) -> TtResult<Empty> {
+        crate::slog!("rpc checkpoint {:?}", req);
+        let c = self.get(&req.id)?;
+        let o = req
+            .options
+            .as_ref()
+            .filter(|a| a.type_url.ends_with("containerd.runc.v1.CheckpointOptions"))
+            .and_then(|a| CheckpointOptions::parse_from_bytes(&a.value).ok())
+            .unwrap_or_default();
+        if !o.empty_namespaces.is_empty() {
+            return Err(err(Code::INVALID_ARGUMENT, format!("checkpoint {}: empty namespaces ({:?}) are not supported", c.id, o.empty_namespaces)));
+        }
+        let image = if o.image_path.is_empty() { req.path.clone() } else { o.image_path.clone() };
+        if image.is_empty() {
+            return Err(err(Code::INVALID_ARGUMENT, format!("checkpoint {}: no image path", c.id)));
+        }
+        let work = if o.work_path.is_empty() { c.bundle.join("criu-work").display().to_string() } else { o.work_path.clone() };
+        let mut args = vec!["checkpoint", "--image-path", &image, "--work-path", &work];
+        if !o.exit {
+            args.push("--leave-running");
+        }
+        for (on, flag) in [
+            (o.open_tcp, "--tcp-established"),
+            (o.external_unix_sockets, "--ext-unix-sk"),
+            (o.terminal, "--shell-job"),
+            (o.file_locks, "--file-locks"),
+        ] {
+            if on {
+                args.push(flag);
+            }
+        }
+        if !o.cgroups_mode.is_empty() {
+            args.extend(["--manage-cgroups-mode", &o.cgroups_mode]);
+        }
+        args.push(&c.id);
+        // The runtime's message (e.g. CRIU's own failure) reaches the client.
+        c.runtime
+            .call(&self.reaper, Some(&c.log_path()), &args, None)
+            .map_err(|e| err(Code::INTERNAL, e))?;
+        let mut ev = TaskCheckpointed::new();
+        ev.container_id = c.id.clone();
+        self.events.publish(Event::Checkpointed(ev));
+        Ok(Empty::new())
     }
 
     fn exec(&self, _: &TtrpcContext, req: api::ExecProcessRequest) -> TtResult<Empty> {
