@@ -612,3 +612,51 @@ fn checkpoint_reaches_the_runtime_and_its_error_reaches_ctr() {
     assert!(wait_status(&c, &id, "RUNNING"), "task not running after checkpoint");
     kill_and_remove(&c, &id);
 }
+
+/// The pids of our shims serving this containerd right now.
+fn live_shims(c: &Containerd) -> Vec<i32> {
+    std::thread::sleep(Duration::from_millis(300));
+    c.shim_pids()
+}
+
+#[test]
+fn a_group_annotation_shares_one_shim_until_its_last_container() {
+    let Some(c) = setup() else { return };
+    let group = format!("io.containerd.berth.v2.group={}", unique_id("g"));
+    let (a, b) = (unique_id("grpa"), unique_id("grpb"));
+    for id in [&a, &b] {
+        let mut args = c.run_args(id);
+        args.extend(["-d".into(), "--annotation".into(), group.clone(), IMAGE.into(), id.clone()]);
+        args.extend(["sleep", "1000"].map(String::from));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = c.ctr(&args);
+        assert!(out.status.success(), "{}", show(&out));
+    }
+    assert!(wait_status(&c, &a, "RUNNING") && wait_status(&c, &b, "RUNNING"), "{}", c.log());
+    let shims = live_shims(&c);
+    assert_eq!(shims.len(), 1, "one shim for the group: {shims:?}");
+    // Exec and kill still reach the right container through the shared shim.
+    let out = c.ctr(&["tasks", "exec", "--exec-id", "e1", &b, "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    kill_and_remove(&c, &a);
+    assert_eq!(live_shims(&c), shims, "the shim must stay while it holds {b}");
+    assert!(wait_status(&c, &b, "RUNNING"), "{b} not running after {a} went");
+    kill_and_remove(&c, &b);
+    assert!(live_shims(&c).is_empty(), "shim left after the group's last container");
+
+    // The shim sees only the bundle, but ctr 1.6 copies `--label`s into the
+    // spec's annotations too, so the label groups as well.
+    let label = format!("io.containerd.berth.v2.group={}", unique_id("g"));
+    let (x, y) = (unique_id("lbl"), unique_id("lbl"));
+    for id in [&x, &y] {
+        let mut args = c.run_args(id);
+        args.extend(["-d".into(), "--label".into(), label.clone(), IMAGE.into(), id.clone()]);
+        args.extend(["sleep", "1000"].map(String::from));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = c.ctr(&args);
+        assert!(out.status.success(), "{}", show(&out));
+    }
+    assert_eq!(live_shims(&c).len(), 1, "one shim for a --label group");
+    kill_and_remove(&c, &x);
+    kill_and_remove(&c, &y);
+}

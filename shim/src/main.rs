@@ -84,6 +84,27 @@ fn socket_path(a: &Args) -> PathBuf {
     Path::new(SOCKET_DIR).join(sha256::hex_digest(clean.as_bytes()))
 }
 
+/// Annotations that put containers in one shim: CRI's sandbox id (every
+/// container of a pod carries it, the sandbox itself too), then our own.
+const GROUP_ANNOTATIONS: &[&str] = &["io.kubernetes.cri.sandbox-id", "io.containerd.berth.v2.group"];
+
+/// The string value of `"key": "..."` anywhere in a JSON text (enough for
+/// an annotation in config.json; no serde in the shim). Keys are unique
+/// within the annotations object, and these names are used nowhere else.
+fn json_value_of(text: &str, key: &str) -> Option<String> {
+    let quoted = format!("\"{key}\"");
+    let rest = text[text.find(&quoted)? + quoted.len()..].trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    let line = format!("{{\"v\":{rest}");
+    runtime::json_string_field(&line, "v")
+}
+
+/// The group a bundle's container belongs to, from its config.json
+/// annotations (`None`: a shim of its own).
+fn group_of(config: &str) -> Option<String> {
+    GROUP_ANNOTATIONS.iter().find_map(|k| json_value_of(config, k)).filter(|g| !g.is_empty())
+}
+
 fn fail(msg: String) -> ! {
     log(&msg);
     eprintln!("containerd-shim-berth-v2: {msg}");
@@ -107,6 +128,13 @@ fn start(a: &Args) {
     if a.id.is_empty() || a.namespace.is_empty() || a.address.is_empty() {
         fail("start needs -namespace, -address and -id".into());
     }
+    // Containers of one group share one shim: its socket is named after the
+    // group instead of the container, and the server is told that name.
+    let config = std::fs::read_to_string("config.json").unwrap_or_default();
+    let a = &match group_of(&config) {
+        Some(g) => Args { id: g, ..a.clone() },
+        None => a.clone(),
+    };
     let sock = socket_path(a);
     let address = format!("unix://{}", sock.display());
     let _ = std::fs::create_dir_all(SOCKET_DIR);
@@ -185,7 +213,7 @@ fn serve(a: &Args) {
     let reaper = reaper::Reaper::start().unwrap_or_else(|e| fail(format!("start reaper: {e}")));
     let ttrpc_addr = std::env::var("TTRPC_ADDRESS").unwrap_or_else(|_| format!("{}.ttrpc", a.address));
     let publisher = events::Publisher::new(&a.namespace, &ttrpc_addr);
-    let svc = Arc::new(service::Service::new(&a.namespace, reaper, publisher.clone()));
+    let svc = Arc::new(service::Service::new(&a.namespace, reaper, publisher.clone(), Some(socket_path(a))));
 
     let mut methods = containerd_shim_protos::create_task(svc.clone());
     let v2: Vec<_> = containerd_shim_protos::create_task(svc.clone())
@@ -254,6 +282,16 @@ fn delete(a: &Args) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_from_annotations() {
+        let cfg = r#"{"ociVersion":"1.0.2","annotations":{"io.containerd.berth.v2.group":"g1","x":"y"}}"#;
+        assert_eq!(group_of(cfg).as_deref(), Some("g1"));
+        let cri = "{\n  \"annotations\": {\n    \"io.kubernetes.cri.sandbox-id\" : \"abc\",\n    \"io.containerd.berth.v2.group\": \"g\"\n  }\n}";
+        assert_eq!(group_of(cri).as_deref(), Some("abc"));
+        assert_eq!(group_of(r#"{"annotations":{"io.containerd.berth.v2.group":""}}"#), None);
+        assert_eq!(group_of("{}"), None);
+    }
 
     #[test]
     fn socket_path_matches_go_join() {

@@ -119,6 +119,8 @@ pub struct Service {
     reaper: Arc<Reaper>,
     events: Arc<Publisher>,
     containers: Mutex<HashMap<String, Arc<Container>>>,
+    /// Our listening socket's path, unlinked at Shutdown.
+    socket: Option<PathBuf>,
 }
 
 fn runc_options(req: &api::CreateTaskRequest) -> Options {
@@ -135,8 +137,8 @@ static EXEC_SEQ: AtomicUsize = AtomicUsize::new(0);
 impl Service {
     /// Creates the service; Shutdown (with no container left) finishes
     /// `events`, whose [`Publisher::run`] then returns in `main`.
-    pub fn new(namespace: &str, reaper: Arc<Reaper>, events: Arc<Publisher>) -> Service {
-        Service { namespace: namespace.to_string(), reaper, events, containers: Mutex::new(HashMap::new()) }
+    pub fn new(namespace: &str, reaper: Arc<Reaper>, events: Arc<Publisher>, socket: Option<PathBuf>) -> Service {
+        Service { namespace: namespace.to_string(), reaper, events, containers: Mutex::new(HashMap::new()), socket }
     }
 
     fn get(&self, id: &str) -> TtResult<Arc<Container>> {
@@ -609,6 +611,11 @@ impl Task for Service {
     fn shutdown(&self, _: &TtrpcContext, _: api::ShutdownRequest) -> TtResult<Empty> {
         crate::log("rpc shutdown");
         if self.containers.lock().unwrap().is_empty() {
+            // Unlink first: a `start` for this group from now on binds a
+            // fresh shim instead of handing out one that is leaving.
+            if let Some(sock) = &self.socket {
+                let _ = std::fs::remove_file(sock);
+            }
             self.events.finish();
         }
         Ok(Empty::new())
