@@ -236,15 +236,21 @@ fn measure_shim_rss_and_run_latency() {
         let shim = if runtime.contains("berth") { SHIM } else { "containerd-shim-runc-v2" };
         let mut ids = Vec::new();
         let mut report = String::new();
-        for n in 1..=5 {
+        // Five alone, then five in one pod (both shims group by CRI's sandbox id).
+        let sandbox = format!("io.kubernetes.cri.sandbox-id={}", unique_id("pod"));
+        for n in 1..=10 {
             let id = unique_id("rss");
             let mut args = c.run_args_with(runtime, &id);
-            args.extend(["-d".into(), IMAGE.into(), id.clone(), "sleep".into(), "1000".into()]);
+            args.push("-d".into());
+            if n > 5 {
+                args.extend(["--annotation".into(), sandbox.clone()]);
+            }
+            args.extend([IMAGE.into(), id.clone(), "sleep".into(), "1000".into()]);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let out = c.ctr(&args);
             assert!(out.status.success(), "{}", show(&out));
             ids.push(id);
-            if n != 1 && n != 5 {
+            if n != 1 && n != 5 && n != 10 {
                 continue;
             }
             std::thread::sleep(Duration::from_millis(500));
@@ -259,8 +265,9 @@ fn measure_shim_rss_and_run_latency() {
                 .flat_map(|p| std::fs::read_dir(format!("/proc/{p}/task")).into_iter().flatten().flatten())
                 .map(|t| std::fs::read_to_string(t.path().join("comm")).unwrap_or_default().trim().to_string())
                 .collect();
+            let what = if n == 10 { "5 alone + 5 in one pod".to_string() } else { format!("{n} alone") };
             report += &format!(
-                "\n  {n} sleep container(s): {} shim(s), VmRSS {rss} kB, RssAnon {anon} kB, {threads} threads {names:?}",
+                "\n  {what}: {} shim(s), VmRSS {rss} kB, RssAnon {anon} kB, {threads} threads {names:?}",
                 pids.len()
             );
         }
