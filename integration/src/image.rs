@@ -9,7 +9,7 @@ mod sha256;
 
 /// Applets linked to busybox in the image.
 const APPLETS: &[&str] = &[
-    "sh", "echo", "cat", "sleep", "true", "false", "ls", "ps", "id", "env", "kill", "yes", "head",
+    "sh", "echo", "cat", "sleep", "true", "false", "ls", "ps", "id", "env", "kill", "yes", "head", "dd",
 ];
 
 /// Minimal ustar writer.

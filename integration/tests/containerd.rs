@@ -17,7 +17,11 @@ fn setup() -> Option<Containerd> {
         eprintln!("\n!!! SKIPPING containerd tests: containerd/ctr not installed (scripts/setup.sh --tests installs them) !!!\n");
         return None;
     }
-    let shim = workspace_binary("containerd-shim-berth-v2", SHIM).expect("build shim");
+    // BERTH_IT_SHIM: another build of the shim (e.g. an older one, to compare).
+    let shim = match std::env::var("BERTH_IT_SHIM") {
+        Ok(s) if !s.is_empty() => PathBuf::from(s),
+        _ => workspace_binary("containerd-shim-berth-v2", SHIM).expect("build shim"),
+    };
     let runtime: PathBuf = match std::env::var("BERTH_IT_RUNTIME") {
         Ok(r) if !r.is_empty() => which(&r).unwrap_or_else(|| PathBuf::from(r)),
         _ => workspace_binary("berth", "berth").expect("build berth"),
@@ -230,20 +234,51 @@ fn measure_shim_rss_and_run_latency() {
     let Some(c) = setup() else { return };
     for runtime in ["io.containerd.berth.v2", "io.containerd.runc.v2"] {
         let shim = if runtime.contains("berth") { SHIM } else { "containerd-shim-runc-v2" };
-        let id = unique_id("rss");
-        let mut args = c.run_args_with(runtime, &id);
-        args.extend(["-d".into(), IMAGE.into(), id.clone(), "sleep".into(), "1000".into()]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = c.ctr(&args);
-        assert!(out.status.success(), "{}", show(&out));
-        std::thread::sleep(Duration::from_millis(500));
-        let pids = c.pids_of(shim);
-        assert_eq!(pids.len(), 1, "{shim}: {pids:?}");
-        let (rss, anon, threads) = rss_kb(pids[0]);
-        let _ = c.ctr(&["tasks", "kill", "-s", "SIGKILL", &id]);
+        let mut ids = Vec::new();
+        let mut report = String::new();
+        // Five alone, then five in one pod (both shims group by CRI's sandbox id).
+        let sandbox = format!("io.kubernetes.cri.sandbox-id={}", unique_id("pod"));
+        for n in 1..=10 {
+            let id = unique_id("rss");
+            let mut args = c.run_args_with(runtime, &id);
+            args.push("-d".into());
+            if n > 5 {
+                args.extend(["--annotation".into(), sandbox.clone()]);
+            }
+            args.extend([IMAGE.into(), id.clone(), "sleep".into(), "1000".into()]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = c.ctr(&args);
+            assert!(out.status.success(), "{}", show(&out));
+            ids.push(id);
+            if n != 1 && n != 5 && n != 10 {
+                continue;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            let pids = c.pids_of(shim);
+            let (mut rss, mut anon, mut threads) = (0, 0, 0);
+            for &p in &pids {
+                let (r, a, t) = rss_kb(p);
+                (rss, anon, threads) = (rss + r, anon + a, threads + t);
+            }
+            let names: Vec<String> = pids
+                .iter()
+                .flat_map(|p| std::fs::read_dir(format!("/proc/{p}/task")).into_iter().flatten().flatten())
+                .map(|t| std::fs::read_to_string(t.path().join("comm")).unwrap_or_default().trim().to_string())
+                .collect();
+            let what = if n == 10 { "5 alone + 5 in one pod".to_string() } else { format!("{n} alone") };
+            report += &format!(
+                "\n  {what}: {} shim(s), VmRSS {rss} kB, RssAnon {anon} kB, {threads} threads {names:?}",
+                pids.len()
+            );
+        }
+        for id in &ids {
+            let _ = c.ctr(&["tasks", "kill", "-s", "SIGKILL", id]);
+        }
         std::thread::sleep(Duration::from_millis(300));
-        let _ = c.ctr(&["tasks", "delete", &id]);
-        let _ = c.ctr(&["containers", "delete", &id]);
+        for id in &ids {
+            let _ = c.ctr(&["tasks", "delete", id]);
+            let _ = c.ctr(&["containers", "delete", id]);
+        }
 
         let n = 10;
         let t0 = std::time::Instant::now();
@@ -256,7 +291,7 @@ fn measure_shim_rss_and_run_latency() {
             assert!(out.status.success(), "{}", show(&out));
         }
         let per = t0.elapsed() / n;
-        eprintln!("MEASURE {runtime}: shim VmRSS {rss} kB (RssAnon {anon} kB, {threads} threads); ctr run --rm true: {per:?} per run (mean of {n})");
+        eprintln!("MEASURE {runtime}: ctr run --rm true: {per:?} per run (mean of {n}){report}");
     }
 }
 
@@ -535,4 +570,100 @@ fn stats_through_the_runtime() {
         .and_then(|v| v.parse::<u64>().ok());
     assert!(usage.is_some_and(|u| u > 0), "memory usage missing: {text}");
     kill_and_remove(&c, &id);
+}
+
+#[test]
+fn oom_kill_publishes_task_oom_and_exits_137() {
+    let Some(c) = setup() else { return };
+    let events = c.events();
+    let id = unique_id("oom");
+    let mut args = c.run_args(&id);
+    // 16 MiB limit; dd's 64 MiB buffer is touched as /dev/zero fills it.
+    args.extend(["--rm".into(), "--memory-limit".into(), (16u64 << 20).to_string(), IMAGE.into(), id.clone()]);
+    args.extend(["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = c.ctr(&args);
+    assert_eq!(out.status.code(), Some(137), "{}", show(&out));
+    events.wait_for(Duration::from_secs(10), |t| t.contains("/tasks/delete"));
+    let all = events.stop();
+    let got = topics_for(&all, &id);
+    let pos = |t: &str| got.iter().position(|x| x == t);
+    assert!(pos("/tasks/oom").is_some(), "no TaskOOM for {id}: {got:?}\n{all}");
+    assert!(pos("/tasks/start") < pos("/tasks/oom"), "{got:?}");
+    let exit = all.lines().find(|l| l.contains("/tasks/exit") && l.contains(&id)).unwrap();
+    assert!(exit.contains("\"exit_status\":137"), "{exit}");
+}
+
+#[test]
+fn checkpoint_reaches_the_runtime_and_its_error_reaches_ctr() {
+    let Some(c) = setup() else { return };
+    if !runtime_has("checkpoint") {
+        eprintln!("\n!!! SKIPPING checkpoint: runtime {} has no `checkpoint` command !!!\n", runtime_path().display());
+        return;
+    }
+    let id = unique_id("ckpt");
+    run_detached(&c, &id, &["sleep", "1000"]);
+    assert!(wait_status(&c, &id, "RUNNING"), "{}", c.log());
+    let img = c.dir.join("ckpt-image");
+    let out = c.ctr(&["tasks", "checkpoint", "--image-path", &img.display().to_string(), &id]);
+    let text = show(&out);
+    eprintln!("checkpoint: {text}");
+    if !out.status.success() {
+        // CRIU cannot dump here (e.g. it fails at vDSO detection on this
+        // kernel): the runtime's call and its reason must reach the client.
+        assert!(text.contains("checkpoint"), "{text}");
+        assert!(!text.contains("not implemented"), "{text}");
+        assert!(text.to_lowercase().contains("criu"), "no CRIU reason in: {text}");
+    }
+    // --leave-running (no --exit): the task still runs either way.
+    assert!(wait_status(&c, &id, "RUNNING"), "task not running after checkpoint");
+    kill_and_remove(&c, &id);
+}
+
+/// The pids of our shims serving this containerd right now.
+fn live_shims(c: &Containerd) -> Vec<i32> {
+    std::thread::sleep(Duration::from_millis(300));
+    c.shim_pids()
+}
+
+#[test]
+fn a_group_annotation_shares_one_shim_until_its_last_container() {
+    let Some(c) = setup() else { return };
+    let group = format!("io.containerd.berth.v2.group={}", unique_id("g"));
+    let (a, b) = (unique_id("grpa"), unique_id("grpb"));
+    for id in [&a, &b] {
+        let mut args = c.run_args(id);
+        args.extend(["-d".into(), "--annotation".into(), group.clone(), IMAGE.into(), id.clone()]);
+        args.extend(["sleep", "1000"].map(String::from));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = c.ctr(&args);
+        assert!(out.status.success(), "{}", show(&out));
+    }
+    assert!(wait_status(&c, &a, "RUNNING") && wait_status(&c, &b, "RUNNING"), "{}", c.log());
+    let shims = live_shims(&c);
+    assert_eq!(shims.len(), 1, "one shim for the group: {shims:?}");
+    // Exec and kill still reach the right container through the shared shim.
+    let out = c.ctr(&["tasks", "exec", "--exec-id", "e1", &b, "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    kill_and_remove(&c, &a);
+    assert_eq!(live_shims(&c), shims, "the shim must stay while it holds {b}");
+    assert!(wait_status(&c, &b, "RUNNING"), "{b} not running after {a} went");
+    kill_and_remove(&c, &b);
+    assert!(live_shims(&c).is_empty(), "shim left after the group's last container");
+
+    // The shim sees only the bundle, but ctr 1.6 copies `--label`s into the
+    // spec's annotations too, so the label groups as well.
+    let label = format!("io.containerd.berth.v2.group={}", unique_id("g"));
+    let (x, y) = (unique_id("lbl"), unique_id("lbl"));
+    for id in [&x, &y] {
+        let mut args = c.run_args(id);
+        args.extend(["-d".into(), "--label".into(), label.clone(), IMAGE.into(), id.clone()]);
+        args.extend(["sleep", "1000"].map(String::from));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = c.ctr(&args);
+        assert!(out.status.success(), "{}", show(&out));
+    }
+    assert_eq!(live_shims(&c).len(), 1, "one shim for a --label group");
+    kill_and_remove(&c, &x);
+    kill_and_remove(&c, &y);
 }

@@ -13,6 +13,7 @@ mod args;
 mod events;
 mod pty;
 mod mount;
+mod oom;
 mod reaper;
 mod runtime;
 mod service;
@@ -28,7 +29,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use args::{Action, Args};
 use containerd_shim_protos::protobuf::{Message, MessageField};
@@ -83,6 +84,27 @@ fn socket_path(a: &Args) -> PathBuf {
     Path::new(SOCKET_DIR).join(sha256::hex_digest(clean.as_bytes()))
 }
 
+/// Annotations that put containers in one shim: CRI's sandbox id (every
+/// container of a pod carries it, the sandbox itself too), then our own.
+const GROUP_ANNOTATIONS: &[&str] = &["io.kubernetes.cri.sandbox-id", "io.containerd.berth.v2.group"];
+
+/// The string value of `"key": "..."` anywhere in a JSON text (enough for
+/// an annotation in config.json; no serde in the shim). Keys are unique
+/// within the annotations object, and these names are used nowhere else.
+fn json_value_of(text: &str, key: &str) -> Option<String> {
+    let quoted = format!("\"{key}\"");
+    let rest = text[text.find(&quoted)? + quoted.len()..].trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    let line = format!("{{\"v\":{rest}");
+    runtime::json_string_field(&line, "v")
+}
+
+/// The group a bundle's container belongs to, from its config.json
+/// annotations (`None`: a shim of its own).
+fn group_of(config: &str) -> Option<String> {
+    GROUP_ANNOTATIONS.iter().find_map(|k| json_value_of(config, k)).filter(|g| !g.is_empty())
+}
+
 fn fail(msg: String) -> ! {
     log(&msg);
     eprintln!("containerd-shim-berth-v2: {msg}");
@@ -106,6 +128,13 @@ fn start(a: &Args) {
     if a.id.is_empty() || a.namespace.is_empty() || a.address.is_empty() {
         fail("start needs -namespace, -address and -id".into());
     }
+    // Containers of one group share one shim: its socket is named after the
+    // group instead of the container, and the server is told that name.
+    let config = std::fs::read_to_string("config.json").unwrap_or_default();
+    let a = &match group_of(&config) {
+        Some(g) => Args { id: g, ..a.clone() },
+        None => a.clone(),
+    };
     let sock = socket_path(a);
     let address = format!("unix://{}", sock.display());
     let _ = std::fs::create_dir_all(SOCKET_DIR);
@@ -181,34 +210,40 @@ fn serve(a: &Args) {
         fail(format!("set child subreaper: {}", std::io::Error::last_os_error()));
     }
     reaper::block_sigchld().unwrap_or_else(|e| fail(format!("block SIGCHLD: {e}")));
-    let reaper = reaper::Reaper::start();
+    let reaper = reaper::Reaper::start().unwrap_or_else(|e| fail(format!("start reaper: {e}")));
     let ttrpc_addr = std::env::var("TTRPC_ADDRESS").unwrap_or_else(|_| format!("{}.ttrpc", a.address));
-    let publisher = events::Publisher::start(&a.namespace, &ttrpc_addr);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let svc = Arc::new(service::Service::new(&a.namespace, reaper, publisher.clone(), tx));
+    let publisher = events::Publisher::new(&a.namespace, &ttrpc_addr);
+    let svc = Arc::new(service::Service::new(&a.namespace, reaper, publisher.clone(), Some(socket_path(a))));
 
     let mut methods = containerd_shim_protos::create_task(svc.clone());
-    let v2: Vec<_> = containerd_shim_protos::create_task(svc)
+    let v2: Vec<_> = containerd_shim_protos::create_task(svc.clone())
         .into_iter()
         .map(|(k, v)| (k.replace("/containerd.task.v3.Task/", "/containerd.task.v2.Task/"), v))
         .collect();
     methods.extend(v2);
+    for v in ["v2", "v3"] {
+        methods.insert(format!("/containerd.task.{v}.Task/Wait"), Box::new(service::WaitHandler(svc.clone())));
+    }
+    // One idle worker per connection; the crate adds one while a call runs
+    // (so a slow runtime call does not stall the others) and lets it go
+    // after. Wait holds no worker (service::WaitHandler). start_listen:
+    // `start` insists on default < max, which would keep a second idle one.
     let mut server = ttrpc::Server::new()
         .add_listener(LISTEN_FD)
         .unwrap_or_else(|e| fail(format!("listen: {e:?}")))
         .set_thread_count_min(1)
-        .set_thread_count_default(2)
-        .set_thread_count_max(4)
+        .set_thread_count_default(1)
+        .set_thread_count_max(1)
         .register_service(methods);
-    server.start().unwrap_or_else(|e| fail(format!("start ttrpc server: {e:?}")));
+    server.start_listen().unwrap_or_else(|e| fail(format!("start ttrpc server: {e:?}")));
     // SAFETY: fd 4 is the readiness pipe `start` gave us and only we use it.
     let mut ready = unsafe { std::fs::File::from_raw_fd(READY_FD) };
     let _ = ready.write_all(b"R");
     drop(ready);
     log(&format!("serving {} for {}/{}", socket_path(a).display(), a.namespace, a.id));
 
-    let _ = rx.recv();
-    publisher.drain(Duration::from_secs(5));
+    // The main thread sends events until Shutdown, then what is still queued.
+    publisher.run();
     let _ = std::fs::remove_file(socket_path(a));
     log("shutdown");
     std::process::exit(0);
@@ -223,7 +258,7 @@ fn delete(a: &Args) {
         PathBuf::from(&a.bundle)
     };
     reaper::block_sigchld().unwrap_or_else(|e| fail(format!("block SIGCHLD: {e}")));
-    let reaper = reaper::Reaper::start();
+    let reaper = reaper::Reaper::start().unwrap_or_else(|e| fail(format!("start reaper: {e}")));
     let rt = state::read_runtime(&bundle).unwrap_or_else(|| runtime::Runtime::resolve(&a.namespace, "", ""));
     let log_path = bundle.join("log.json");
     if let Err(e) = rt.call(&reaper, Some(&log_path), &["delete", "--force", &a.id], None) {
@@ -247,6 +282,16 @@ fn delete(a: &Args) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_from_annotations() {
+        let cfg = r#"{"ociVersion":"1.0.2","annotations":{"io.containerd.berth.v2.group":"g1","x":"y"}}"#;
+        assert_eq!(group_of(cfg).as_deref(), Some("g1"));
+        let cri = "{\n  \"annotations\": {\n    \"io.kubernetes.cri.sandbox-id\" : \"abc\",\n    \"io.containerd.berth.v2.group\": \"g\"\n  }\n}";
+        assert_eq!(group_of(cri).as_deref(), Some("abc"));
+        assert_eq!(group_of(r#"{"annotations":{"io.containerd.berth.v2.group":""}}"#), None);
+        assert_eq!(group_of("{}"), None);
+    }
 
     #[test]
     fn socket_path_matches_go_join() {

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Sender;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -12,11 +11,11 @@ use std::time::SystemTime;
 
 use containerd_shim_protos::api::{self, Status};
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused, TaskResumed, TaskStart,
+    TaskCheckpointed, TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused, TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::empty::Empty;
 use containerd_shim_protos::protobuf::{Message, MessageField};
-use containerd_shim_protos::shim::oci::Options;
+use containerd_shim_protos::shim::oci::{CheckpointOptions, Options};
 use containerd_shim_protos::Task;
 use ttrpc::{Code, TtrpcContext};
 
@@ -38,9 +37,14 @@ fn unimplemented<T>(what: &str) -> TtResult<T> {
     Err(err(Code::UNIMPLEMENTED, format!("berth shim: {what} is not implemented yet")))
 }
 
+/// Answers one pending Wait with the exit code and time.
+type Waiter = Box<dyn FnOnce(u32, SystemTime) + Send>;
+
 /// The mutable state of one process (a container's init or an exec).
 #[derive(Default)]
 struct ProcState {
+    /// Waits to answer when the process exits (see [`WaitHandler`]).
+    waiters: Vec<Waiter>,
     pid: u32,
     status: Status,
     /// Exit code and time, once the process has exited.
@@ -115,7 +119,8 @@ pub struct Service {
     reaper: Arc<Reaper>,
     events: Arc<Publisher>,
     containers: Mutex<HashMap<String, Arc<Container>>>,
-    shutdown: Mutex<Sender<()>>,
+    /// Our listening socket's path, unlinked at Shutdown.
+    socket: Option<PathBuf>,
 }
 
 fn runc_options(req: &api::CreateTaskRequest) -> Options {
@@ -130,20 +135,10 @@ fn runc_options(req: &api::CreateTaskRequest) -> Options {
 static EXEC_SEQ: AtomicUsize = AtomicUsize::new(0);
 
 impl Service {
-    /// Creates the service; a message on `shutdown` asks `main` to exit.
-    pub fn new(
-        namespace: &str,
-        reaper: Arc<Reaper>,
-        events: Arc<Publisher>,
-        shutdown: Sender<()>,
-    ) -> Service {
-        Service {
-            namespace: namespace.to_string(),
-            reaper,
-            events,
-            containers: Mutex::new(HashMap::new()),
-            shutdown: Mutex::new(shutdown),
-        }
+    /// Creates the service; Shutdown (with no container left) finishes
+    /// `events`, whose [`Publisher::run`] then returns in `main`.
+    pub fn new(namespace: &str, reaper: Arc<Reaper>, events: Arc<Publisher>, socket: Option<PathBuf>) -> Service {
+        Service { namespace: namespace.to_string(), reaper, events, containers: Mutex::new(HashMap::new()), socket }
     }
 
     fn get(&self, id: &str) -> TtResult<Arc<Container>> {
@@ -163,20 +158,42 @@ impl Service {
         }
         stdio::release_input(&p.stdin);
         let mut s = p.st.lock().unwrap();
-        s.exit = Some((code, now));
-        s.status = Status::STOPPED;
+        let waiters = set_exit(&mut s, code, now);
         if s.starting {
             s.exit_owed = true;
         } else {
             events.publish(Event::Exit(exit_event(c, p, &s)));
         }
         p.exited.notify_all();
+        drop(s);
+        for w in waiters {
+            w(code, now);
+        }
     }
 
     /// Watches `pid` as process `p` of `c`.
     fn watch(&self, c: &Arc<Container>, p: &Arc<Process>, pid: u32) {
         let (events, c, p) = (self.events.clone(), c.clone(), p.clone());
         self.reaper.watch(pid as i32, move |code| Service::on_exit(&events, &c, &p, code));
+    }
+
+    /// Publishes TaskOOM for container `id` whenever its memory cgroup (that
+    /// of its init, `pid`) OOM-kills. Best effort: a container without a
+    /// memory cgroup we can see simply gets no OOM events.
+    fn watch_oom(&self, id: &str, pid: u32) {
+        let Some(cg) = crate::oom::memory_cgroup_of(pid) else {
+            crate::slog!("oom: no memory cgroup found for {id} (pid {pid})");
+            return;
+        };
+        let (events, cid) = (self.events.clone(), id.to_string());
+        let on_oom = move || {
+            let mut ev = TaskOOM::new();
+            ev.container_id = cid.clone();
+            events.publish(Event::Oom(ev));
+        };
+        if let Err(e) = self.reaper.watch_oom(id, cg, on_oom) {
+            crate::slog!("oom: {id}: {e}");
+        }
     }
 
     /// Runs `exec --detach` for `p` and returns its pid (watched already).
@@ -208,6 +225,68 @@ impl Service {
         self.watch(c, p, pid);
         *p.io.lock().unwrap() = prep.finish(&p.stdin, &p.stdout)?;
         Ok(pid)
+    }
+}
+
+/// Records an exit; returns the Waits to answer.
+fn set_exit(s: &mut ProcState, code: u32, at: SystemTime) -> Vec<Waiter> {
+    s.exit = Some((code, at));
+    s.status = Status::STOPPED;
+    std::mem::take(&mut s.waiters)
+}
+
+fn wait_response(code: u32, at: SystemTime) -> api::WaitResponse {
+    let mut r = api::WaitResponse::new();
+    r.exit_status = code;
+    r.exited_at = MessageField::some(timestamp(at));
+    r
+}
+
+/// Serves Wait without holding a ttrpc worker thread until the process
+/// exits: the request is parked on the process and answered from the reaper
+/// thread through the connection's response channel. (The generated handler
+/// would block one worker per outstanding Wait: one thread per container
+/// and exec, for their whole lifetime.)
+pub struct WaitHandler(pub Arc<Service>);
+
+impl ttrpc::MethodHandler for WaitHandler {
+    fn handler(&self, ctx: TtrpcContext, req: ttrpc::Request) -> ttrpc::Result<()> {
+        use ttrpc::proto::ResponseInit;
+        let wr = api::WaitRequest::parse_from_bytes(&req.payload)
+            .map_err(|e| ttrpc::Error::Others(format!("decode WaitRequest: {e}")))?;
+        crate::slog!("rpc wait {:?}", wr);
+        let stream = ctx.mh.stream_id;
+        let reply = move |r: TtResult<api::WaitResponse>| {
+            let res = match r.and_then(|w| {
+                w.write_to_bytes().map_err(|e| err(Code::INTERNAL, format!("encode WaitResponse: {e}")))
+            }) {
+                Ok(payload) => {
+                    let mut res = ttrpc::Response::init_status(ttrpc::get_status(Code::OK, ""));
+                    res.set_payload(payload);
+                    res
+                }
+                Err(ttrpc::Error::RpcStatus(st)) => ttrpc::Response::init_status(st),
+                Err(e) => ttrpc::Response::init_status(ttrpc::get_status(Code::UNKNOWN, format!("{e:?}"))),
+            };
+            // The connection may be gone (containerd restarted): nothing to do then.
+            let _ = ctx.respond(stream, res);
+        };
+        let p = match self.0.get(&wr.id).and_then(|c| c.process(&wr.exec_id)) {
+            Ok(p) => p,
+            Err(e) => {
+                reply(Err(e));
+                return Ok(());
+            }
+        };
+        let mut s = p.st.lock().unwrap();
+        match s.exit {
+            Some((code, at)) => {
+                drop(s);
+                reply(Ok(wait_response(code, at)));
+            }
+            None => s.waiters.push(Box::new(move |code, at| reply(Ok(wait_response(code, at))))),
+        }
+        Ok(())
     }
 }
 
@@ -336,6 +415,7 @@ impl Task for Service {
 
         // Watch only after TaskCreate is queued so TaskExit cannot precede it.
         self.watch(&c, &init, pid);
+        self.watch_oom(&c.id, pid);
 
         let mut r = api::CreateTaskResponse::new();
         r.pid = pid;
@@ -366,8 +446,10 @@ impl Task for Service {
                 self.events.publish(Event::Exit(exit_event(&c, &p, &s)));
             } else if !p.exec_id.is_empty() {
                 // The exec never ran: it can only be deleted now.
-                s.status = Status::STOPPED;
-                s.exit = Some((255, SystemTime::now()));
+                let now = SystemTime::now();
+                for w in set_exit(&mut s, 255, now) {
+                    w(255, now);
+                }
                 p.exited.notify_all();
             }
             return Err(err(Code::INTERNAL, e));
@@ -413,6 +495,7 @@ impl Task for Service {
             if c.rootfs_mounted {
                 mount::unmount_all(&c.bundle.join("rootfs")).map_err(|e| err(Code::INTERNAL, e))?;
             }
+            self.reaper.unwatch_oom(&c.id);
             self.containers.lock().unwrap().remove(&c.id);
             c.execs.lock().unwrap().clear();
         } else {
@@ -511,10 +594,7 @@ impl Task for Service {
             s = p.exited.wait(s).unwrap();
         }
         let (code, at) = s.exit.unwrap();
-        let mut r = api::WaitResponse::new();
-        r.exit_status = code;
-        r.exited_at = MessageField::some(timestamp(at));
-        Ok(r)
+        Ok(wait_response(code, at))
     }
 
     fn connect(&self, _: &TtrpcContext, req: api::ConnectRequest) -> TtResult<api::ConnectResponse> {
@@ -531,7 +611,12 @@ impl Task for Service {
     fn shutdown(&self, _: &TtrpcContext, _: api::ShutdownRequest) -> TtResult<Empty> {
         crate::log("rpc shutdown");
         if self.containers.lock().unwrap().is_empty() {
-            let _ = self.shutdown.lock().unwrap().send(());
+            // Unlink first: a `start` for this group from now on binds a
+            // fresh shim instead of handing out one that is leaving.
+            if let Some(sock) = &self.socket {
+                let _ = std::fs::remove_file(sock);
+            }
+            self.events.finish();
         }
         Ok(Empty::new())
     }
@@ -568,9 +653,49 @@ impl Task for Service {
         Ok(Empty::new())
     }
 
-    fn checkpoint(&self, _: &TtrpcContext, _: api::CheckpointTaskRequest) -> TtResult<Empty> {
-        crate::log("rpc checkpoint");
-        unimplemented("checkpoint")
+    fn checkpoint(&self, _: &TtrpcContext, req: api::CheckpointTaskRequest) -> TtResult<Empty> {
+        crate::slog!("rpc checkpoint {:?}", req);
+        let c = self.get(&req.id)?;
+        let o = req
+            .options
+            .as_ref()
+            .filter(|a| a.type_url.ends_with("containerd.runc.v1.CheckpointOptions"))
+            .and_then(|a| CheckpointOptions::parse_from_bytes(&a.value).ok())
+            .unwrap_or_default();
+        if !o.empty_namespaces.is_empty() {
+            return Err(err(Code::INVALID_ARGUMENT, format!("checkpoint {}: empty namespaces ({:?}) are not supported", c.id, o.empty_namespaces)));
+        }
+        let image = if o.image_path.is_empty() { req.path.clone() } else { o.image_path.clone() };
+        if image.is_empty() {
+            return Err(err(Code::INVALID_ARGUMENT, format!("checkpoint {}: no image path", c.id)));
+        }
+        let work = if o.work_path.is_empty() { c.bundle.join("criu-work").display().to_string() } else { o.work_path.clone() };
+        let mut args = vec!["checkpoint", "--image-path", &image, "--work-path", &work];
+        if !o.exit {
+            args.push("--leave-running");
+        }
+        for (on, flag) in [
+            (o.open_tcp, "--tcp-established"),
+            (o.external_unix_sockets, "--ext-unix-sk"),
+            (o.terminal, "--shell-job"),
+            (o.file_locks, "--file-locks"),
+        ] {
+            if on {
+                args.push(flag);
+            }
+        }
+        if !o.cgroups_mode.is_empty() {
+            args.extend(["--manage-cgroups-mode", &o.cgroups_mode]);
+        }
+        args.push(&c.id);
+        // The runtime's message (e.g. CRIU's own failure) reaches the client.
+        c.runtime
+            .call(&self.reaper, Some(&c.log_path()), &args, None)
+            .map_err(|e| err(Code::INTERNAL, e))?;
+        let mut ev = TaskCheckpointed::new();
+        ev.container_id = c.id.clone();
+        self.events.publish(Event::Checkpointed(ev));
+        Ok(Empty::new())
     }
 
     fn exec(&self, _: &TtrpcContext, req: api::ExecProcessRequest) -> TtResult<Empty> {
