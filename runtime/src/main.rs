@@ -3,9 +3,10 @@
 //! Berth runs three times per container (create, start, delete), so its own
 //! start-up counts: the C `main` below skips the Rust runtime's set-up (a
 //! read of /proc/self/maps for the stack guard, an alternate signal stack,
-//! SIGSEGV/SIGBUS handlers, SIGPIPE ignored), about 15 syscalls a call.
+//! SIGSEGV/SIGBUS handlers), about 15 syscalls a call.
 //! Arguments still reach `std::env::args` (glibc hands them over at load
-//! time), and `process::exit` still flushes stdout.
+//! time), and `process::exit` still flushes stdout. SIGPIPE is ignored here
+//! as the Rust runtime would have done.
 #![cfg_attr(not(test), no_main)]
 
 use berth::container::{self, CreateOpts, ListFormat, RunOpts};
@@ -290,6 +291,11 @@ struct ExecArgs {
 #[cfg(not(test))]
 #[no_mangle]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    // A hook that exits without reading its state must not kill us with
+    // SIGPIPE: the write fails with EPIPE instead, which hooks.rs ignores.
+    // Children get SIGPIPE back: std's spawn and the init both restore it.
+    // SAFETY: installing SIG_IGN involves no handler code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     run_cli();
     0
 }

@@ -238,24 +238,33 @@ impl Placement {
 }
 
 fn mkdir_levels(mountpoint: &Path, dir: &Path, cpuset: bool) -> Result<()> {
-    let rel = dir.strip_prefix(mountpoint).unwrap_or(dir);
-    let mut cur = mountpoint.to_path_buf();
-    for c in rel.components() {
-        let parent = cur.clone();
-        cur.push(c);
-        match fs::create_dir(&cur) {
-            Ok(()) => {
-                if cpuset {
-                    for f in ["cpuset.cpus", "cpuset.mems"] {
-                        let v = fs::read(parent.join(f)).unwrap_or_default();
-                        if !v.iter().all(u8::is_ascii_whitespace) {
-                            fs::write(cur.join(f), &v).map_err(|e| Error::os(format!("initialize {}", cur.join(f).display()), e))?;
-                        }
-                    }
-                }
+    // The leaf first: its parents usually exist (a shared prefix), and each
+    // needless mkdir of a cgroup directory is a syscall on every create.
+    let err = |e| Error::os(format!("create cgroup {}", dir.display()), e).field("linux.cgroupsPath");
+    match fs::create_dir(dir) {
+        Ok(()) => init_cpuset(dir, cpuset),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound && dir != mountpoint && dir.starts_with(mountpoint) => {
+            let parent = dir.parent().ok_or_else(|| err(e))?;
+            mkdir_levels(mountpoint, parent, cpuset)?;
+            match fs::create_dir(dir) {
+                Ok(()) => init_cpuset(dir, cpuset),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+                Err(e) => Err(err(e)),
             }
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::os(format!("create cgroup {}", cur.display()), e).field("linux.cgroupsPath")),
+        }
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// A v1 cpuset directory starts with empty cpus and mems, which refuses
+/// tasks: give it its parent's.
+fn init_cpuset(dir: &Path, cpuset: bool) -> Result<()> {
+    let Some(parent) = dir.parent().filter(|_| cpuset) else { return Ok(()) };
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        let v = fs::read(parent.join(f)).unwrap_or_default();
+        if !v.iter().all(u8::is_ascii_whitespace) {
+            fs::write(dir.join(f), &v).map_err(|e| Error::os(format!("initialize {}", dir.join(f).display()), e))?;
         }
     }
     Ok(())

@@ -19,8 +19,9 @@ pub enum Console {
     None,
     /// `--console-socket PATH`: connect and send the master there.
     Socket(PathBuf),
-    /// An already connected socket (used by `run` to proxy the terminal).
-    Fd(OwnedFd),
+    /// `run` in the foreground: if the config asks for a terminal, Berth
+    /// receives the master itself (see [`Created::proxy`]) and proxies it.
+    Proxy,
 }
 
 /// Options of `create` (and `run`).
@@ -47,6 +48,9 @@ pub struct CreateOpts {
 pub struct Created {
     /// Host pid of the init.
     pub pid: i32,
+    /// With [`Console::Proxy`] and a terminal: our end of the console
+    /// socket, on which the pty master arrives.
+    pub proxy: Option<OwnedFd>,
 }
 
 /// Create a container: on success the init waits on the start gate.
@@ -77,9 +81,10 @@ pub fn create(root: &Root, o: CreateOpts) -> Result<Created> {
     let locked = root.create_container_dir(&o.id)?;
     let mut guard = Cleanup { locked: &locked, placement: Some(&placement), pid: 0 };
     let extras = InitExtras { seccomp: filter.as_ref(), lsm: &lsm_writes, mount_context: mount_context.as_deref() };
-    let pid = build(&o, &bundle, &plan, &placement, &locked, terminal, extras, &mut guard).map_err(|e| e.context(format!("create {}", o.id)))?;
+    let mut proxy = None;
+    let pid = build(&o, &bundle, &plan, &placement, &locked, terminal, extras, &mut proxy, &mut guard).map_err(|e| e.context(format!("create {}", o.id)))?;
     guard.disarm();
-    Ok(Created { pid })
+    Ok(Created { pid, proxy })
 }
 
 /// Security settings prepared by the parent for the init.
@@ -149,6 +154,7 @@ fn build(
     locked: &Locked,
     terminal: bool,
     extras: InitExtras,
+    proxy: &mut Option<OwnedFd>,
     guard: &mut Cleanup,
 ) -> Result<i32> {
     let spec = &bundle.spec;
@@ -174,7 +180,11 @@ fn build(
 
     let console = match (&o.console, terminal) {
         (Console::Socket(p), true) => Some(crate::console::connect_socket(p)?),
-        (Console::Fd(fd), true) => Some(fd.try_clone().map_err(|e| Error::os("duplicate console socket", e))?),
+        (Console::Proxy, true) => {
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| Error::os("create console socketpair", e))?;
+            *proxy = Some(ours.into());
+            Some(theirs.into())
+        }
         _ => None,
     };
     let (parent_chan, child_chan) = sync::pair()?;

@@ -281,15 +281,9 @@ pub struct RunOpts {
 /// signals and the terminal; returns the exit code for berth.
 pub fn run(root: &Root, mut o: CreateOpts, r: RunOpts) -> Result<i32> {
     let id = o.id.clone();
-    // A terminal without a console socket: make the pty ourselves and proxy it.
-    let mut proxy: Option<OwnedFd> = None;
+    // A terminal without a console socket: receive the pty ourselves and proxy it.
     if matches!(o.console, Console::None) && !r.detach {
-        let terminal = crate::config::load(&o.bundle).ok().and_then(|b| b.spec.process().as_ref().and_then(|p| p.terminal())).unwrap_or(false);
-        if terminal {
-            let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| Error::os("create console socketpair", e))?;
-            o.console = Console::Fd(theirs.into());
-            proxy = Some(ours.into());
-        }
+        o.console = Console::Proxy;
     }
     if !r.detach {
         // Orphans of the container (without a pid namespace) come to us.
@@ -297,7 +291,7 @@ pub fn run(root: &Root, mut o: CreateOpts, r: RunOpts) -> Result<i32> {
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
     let created = create(root, o)?;
-    let master = match proxy {
+    let master = match created.proxy {
         Some(sock) => Some(crate::console::recv_fd(std::os::fd::AsFd::as_fd(&sock)).map_err(|e| {
             let _ = delete(root, &id, true);
             e
