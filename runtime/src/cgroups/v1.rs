@@ -116,11 +116,13 @@ pub fn plan(r: &LinuxResources) -> Result<Vec<Write>> {
 }
 
 fn blkio(b: &LinuxBlockIo, out: &mut Vec<Write>) {
-    // CFQ's files, else BFQ's (which take the same values).
-    if let Some(w) = b.weight() {
+    // CFQ's files, else BFQ's (which take the same values). A weight of 0
+    // is how engines say "not set" (Docker always sends `"weight": 0`); the
+    // kernel would refuse it (10..1000), and runc skips it too.
+    if let Some(w) = b.weight().filter(|w| *w != 0) {
         out.push(Write::new("blkio", "blkio.weight", w, "blkio weight", field("blockIO.weight")).or("blkio.bfq.weight", w));
     }
-    if let Some(w) = b.leaf_weight() {
+    if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
         out.push(Write::new("blkio", "blkio.leaf_weight", w, "blkio leaf weight", field("blockIO.leafWeight")));
     }
     for (i, d) in b.weight_device().iter().flatten().enumerate() {
@@ -236,5 +238,12 @@ mod tests {
         assert_eq!(f[5], ("net_cls.classid".into(), "1048577".into()));
         assert_eq!(f[6], ("net_prio.ifpriomap".into(), "eth0 5".into()));
         assert_eq!(f[7], ("rdma.max".into(), "mlx5_1 hca_handle=3".into()));
+    }
+
+    #[test]
+    fn zero_blkio_weights_mean_unset() {
+        // Docker sends `"blockIO": {"weight": 0}` for every container.
+        let p = plan(&res(serde_json::json!({"blockIO": {"weight": 0, "leafWeight": 0}}))).unwrap();
+        assert!(p.is_empty(), "{:?}", files(&p));
     }
 }
