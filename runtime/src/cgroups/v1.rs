@@ -36,7 +36,9 @@ fn unlimited_swap(m: &LinuxMemory) -> Option<i64> {
 /// quota, the rt period before the rt runtime, as the kernel checks each
 /// against the other.
 const CPU: &[(Getter<LinuxCpu>, &str, &str, &str, &str)] = &[
-    (|c| c.shares().map(|v| v.to_string()), "cpu", "cpu.shares", "cpu shares", "cpu.shares"),
+    // 0 is "not set" (Docker sends it for every container); written, the
+    // kernel would clamp it to 2, the lowest priority there is.
+    (|c| c.shares().filter(|v| *v != 0).map(|v| v.to_string()), "cpu", "cpu.shares", "cpu shares", "cpu.shares"),
     (|c| c.period().map(|v| v.to_string()), "cpu", "cpu.cfs_period_us", "cpu period", "cpu.period"),
     (|c| c.quota().map(|v| v.to_string()), "cpu", "cpu.cfs_quota_us", "cpu quota", "cpu.quota"),
     (|c| c.burst().map(|v| v.to_string()), "cpu", "cpu.cfs_burst_us", "cpu burst", "cpu.burst"),
@@ -241,9 +243,10 @@ mod tests {
     }
 
     #[test]
-    fn zero_blkio_weights_mean_unset() {
-        // Docker sends `"blockIO": {"weight": 0}` for every container.
-        let p = plan(&res(serde_json::json!({"blockIO": {"weight": 0, "leafWeight": 0}}))).unwrap();
+    fn zero_blkio_weights_and_cpu_shares_mean_unset() {
+        // Docker sends `"blockIO": {"weight": 0}` and `"cpu": {"shares": 0}`
+        // for every container.
+        let p = plan(&res(serde_json::json!({"blockIO": {"weight": 0, "leafWeight": 0}, "cpu": {"shares": 0}}))).unwrap();
         assert!(p.is_empty(), "{:?}", files(&p));
     }
 }
