@@ -36,9 +36,7 @@ fn unlimited_swap(m: &LinuxMemory) -> Option<i64> {
 /// quota, the rt period before the rt runtime, as the kernel checks each
 /// against the other.
 const CPU: &[(Getter<LinuxCpu>, &str, &str, &str, &str)] = &[
-    // 0 is "not set" (Docker sends it for every container); written, the
-    // kernel would clamp it to 2, the lowest priority there is.
-    (|c| c.shares().filter(|v| *v != 0).map(|v| v.to_string()), "cpu", "cpu.shares", "cpu shares", "cpu.shares"),
+    (|c| c.shares().map(|v| v.to_string()), "cpu", "cpu.shares", "cpu shares", "cpu.shares"),
     (|c| c.period().map(|v| v.to_string()), "cpu", "cpu.cfs_period_us", "cpu period", "cpu.period"),
     (|c| c.quota().map(|v| v.to_string()), "cpu", "cpu.cfs_quota_us", "cpu quota", "cpu.quota"),
     (|c| c.burst().map(|v| v.to_string()), "cpu", "cpu.cfs_burst_us", "cpu burst", "cpu.burst"),
@@ -118,13 +116,11 @@ pub fn plan(r: &LinuxResources) -> Result<Vec<Write>> {
 }
 
 fn blkio(b: &LinuxBlockIo, out: &mut Vec<Write>) {
-    // CFQ's files, else BFQ's (which take the same values). A weight of 0
-    // is how engines say "not set" (Docker always sends `"weight": 0`); the
-    // kernel would refuse it (10..1000), and runc skips it too.
-    if let Some(w) = b.weight().filter(|w| *w != 0) {
+    // CFQ's files, else BFQ's (which take the same values).
+    if let Some(w) = b.weight() {
         out.push(Write::new("blkio", "blkio.weight", w, "blkio weight", field("blockIO.weight")).or("blkio.bfq.weight", w));
     }
-    if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
+    if let Some(w) = b.leaf_weight() {
         out.push(Write::new("blkio", "blkio.leaf_weight", w, "blkio leaf weight", field("blockIO.leafWeight")));
     }
     for (i, d) in b.weight_device().iter().flatten().enumerate() {
@@ -242,11 +238,4 @@ mod tests {
         assert_eq!(f[7], ("rdma.max".into(), "mlx5_1 hca_handle=3".into()));
     }
 
-    #[test]
-    fn zero_blkio_weights_and_cpu_shares_mean_unset() {
-        // Docker sends `"blockIO": {"weight": 0}` and `"cpu": {"shares": 0}`
-        // for every container.
-        let p = plan(&res(serde_json::json!({"blockIO": {"weight": 0, "leafWeight": 0}, "cpu": {"shares": 0}}))).unwrap();
-        assert!(p.is_empty(), "{:?}", files(&p));
-    }
 }
