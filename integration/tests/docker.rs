@@ -191,6 +191,12 @@ fn docker_run_rm_reports_exit_code_and_output() {
     assert_eq!(stdout(&out).trim(), "hello", "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("oops"), "{}", show(&out));
 
+    // Docker maps the runtime's exec errors to the shell's exit codes.
+    let out = d.run(&["--rm", IMAGE, "no-such-command"]);
+    assert_eq!(out.status.code(), Some(127), "{}", show(&out));
+    let out = d.run(&["--rm", IMAGE, "/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(126), "{}", show(&out));
+
     // Docker really drove our runtime, through the runc shim's calls.
     let calls = d.calls();
     for verb in ["--log-format json create --bundle", " start ", " delete --force "] {

@@ -149,8 +149,11 @@ fn podman_run_rm_reports_exit_code_and_output() {
     assert_eq!(stdout(&out).trim(), "hello", "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("oops"), "{}", show(&out));
 
-    let out = p.run(&["--rm", IMAGE, "cat", "/proc/self/cgroup"]);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    // The runtime's exec errors become the shell's exit codes.
+    let out = p.run(&["--rm", IMAGE, "no-such-command"]);
+    assert_eq!(out.status.code(), Some(127), "{}", show(&out));
+    let out = p.run(&["--rm", IMAGE, "/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(126), "{}", show(&out));
 
     // Podman really drove our runtime: create, start, delete --force.
     let calls = p.calls();
