@@ -26,9 +26,9 @@ command -v apt-get >/dev/null || die "apt-get not found: this script targets Deb
 # What building Berth and trying it by hand need.
 build_pkgs=(build-essential pkg-config libseccomp-dev busybox-static
             runc crun strace hyperfine jq iproute2)
-# What the test suites need on top. Empty for now; the engine tests will
-# add containerd, podman and docker.io here.
-test_pkgs=(containerd criu)
+# What the test suites need on top: the engines the integration tests
+# drive (podman brings conmon; docker.io brings dockerd and its client).
+test_pkgs=(containerd criu podman docker.io)
 
 pkgs=("${build_pkgs[@]}")
 [ "$want_tests" -eq 0 ] || pkgs+=(${test_pkgs[@]+"${test_pkgs[@]}"})

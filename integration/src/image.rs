@@ -9,7 +9,7 @@ mod sha256;
 
 /// Applets linked to busybox in the image.
 const APPLETS: &[&str] = &[
-    "sh", "echo", "cat", "sleep", "true", "false", "ls", "ps", "id", "env", "kill", "yes", "head", "dd",
+    "sh", "echo", "cat", "sleep", "true", "false", "ls", "ps", "id", "env", "kill", "yes", "head", "dd", "tty", "stty",
 ];
 
 /// Minimal ustar writer.
@@ -74,9 +74,9 @@ fn digest(data: &[u8]) -> String {
     format!("sha256:{}", sha256::hex_digest(data))
 }
 
-/// Writes an OCI image layout tar holding busybox at `out`, named `name`
-/// (e.g. `docker.io/library/berth-busybox:test`).
-pub fn write_busybox_image(out: &Path, name: &str) -> std::io::Result<()> {
+/// The busybox root filesystem as a plain tar (the image's one layer);
+/// what `podman import` and `docker import` take.
+pub fn busybox_rootfs_tar() -> std::io::Result<Vec<u8>> {
     let busybox = std::fs::read("/bin/busybox")?;
     let mut layer = Tar::default();
     for d in ["bin", "dev", "etc", "proc", "sys", "tmp", "root"] {
@@ -88,7 +88,13 @@ pub fn write_busybox_image(out: &Path, name: &str) -> std::io::Result<()> {
     }
     layer.file("etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\n");
     layer.file("etc/group", 0o644, b"root:x:0:\n");
-    let layer = layer.finish();
+    Ok(layer.finish())
+}
+
+/// Writes an OCI image layout tar holding busybox at `out`, named `name`
+/// (e.g. `docker.io/library/berth-busybox:test`).
+pub fn write_busybox_image(out: &Path, name: &str) -> std::io::Result<()> {
+    let layer = busybox_rootfs_tar()?;
     let layer_d = digest(&layer);
 
     let config = format!(

@@ -476,3 +476,155 @@ pub fn run_in_pty(
     let out = String::from_utf8_lossy(&text.lock().unwrap()).to_string();
     (status.code(), out)
 }
+
+// ---- Helpers for the Podman and Docker tests ----
+
+/// The runtime under test: `BERTH_IT_RUNTIME` (a path or a name on PATH,
+/// e.g. `runc` to compare), else this build's berth.
+pub fn runtime_under_test() -> PathBuf {
+    match std::env::var("BERTH_IT_RUNTIME") {
+        Ok(r) if !r.is_empty() => which(&r).unwrap_or_else(|| PathBuf::from(r)),
+        _ => workspace_binary("berth", "berth").expect("build berth"),
+    }
+}
+
+/// Writes `<dir>/runtime`, the "runtime binary" an engine is pointed at: a
+/// shell script that appends each command line to `<dir>/calls.log`, then
+/// execs `runtime` with `extra` arguments first (e.g. a private `--root`)
+/// and the engine's arguments unchanged. The log proves which runtime ran
+/// and which calls the engine made.
+pub fn runtime_wrapper(dir: &Path, runtime: &Path, extra: &[&str]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("runtime");
+    let script = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{log}'\nexec '{rt}' {extra} \"$@\"\n",
+        log = dir.join("calls.log").display(),
+        rt = runtime.display(),
+        extra = extra.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" "),
+    );
+    std::fs::write(&path, script).expect("write runtime wrapper");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod runtime wrapper");
+    path
+}
+
+/// The runtime calls logged by [`runtime_wrapper`] in `dir`.
+pub fn runtime_calls(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("calls.log")).unwrap_or_default()
+}
+
+/// Container ids in the state directory `root` of the runtime under test
+/// (`<runtime> --root <root> list -q`); empty when `root` does not exist.
+pub fn runtime_list(runtime: &Path, root: &Path) -> Vec<String> {
+    if !root.exists() {
+        return Vec::new();
+    }
+    let mut cmd = Command::new(runtime);
+    cmd.arg("--root").arg(root).args(["list", "-q"]).stdin(Stdio::null());
+    let out = run_timeout(cmd, Duration::from_secs(20));
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
+}
+
+/// Pids of processes whose command line's first word ends with `binary`
+/// and which mention `needle` in some argument.
+pub fn pids_matching(binary: &str, needle: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else { continue };
+        let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).to_string()).collect();
+        if args.first().is_some_and(|a| a.ends_with(binary)) && args.iter().any(|a| a.contains(needle)) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Sends SIGKILL to each pid (processes this test started, found by
+/// [`pids_matching`] on its private directory).
+pub fn kill_pids(pids: &[i32]) {
+    for &pid in pids {
+        // SAFETY: kill(2) on a pid of a process this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+/// Every hierarchy's directory for the cgroup `rel` (e.g.
+/// `berth-test/pm-123`): the v1 controllers' and the cgroup2 mount's.
+pub fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
+    let mut out = vec![Path::new("/sys/fs/cgroup").join(rel)];
+    for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        if h.path().join("cgroup.procs").exists() {
+            out.push(h.path().join(rel));
+        }
+    }
+    out.retain(|d| d.is_dir());
+    out
+}
+
+/// Child cgroups left under `rel` in any hierarchy (e.g. a container's).
+pub fn cgroup_children(rel: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for d in cgroup_dirs(rel) {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// Removes the cgroup `rel` (one of ours, e.g. `berth-test/pm-123`) and
+/// every cgroup below it, deepest first, in every hierarchy. Only rmdir:
+/// nothing is written and no process is moved; a cgroup that still holds
+/// processes stays (rmdir fails).
+pub fn remove_cgroup_tree(rel: &str) {
+    fn rm(d: &Path) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                rm(&e.path());
+            }
+        }
+        let _ = std::fs::remove_dir(d);
+    }
+    assert!(rel.starts_with("berth-test/") && !rel.contains(".."), "not one of our cgroups: {rel}");
+    for d in cgroup_dirs(rel) {
+        rm(&d);
+    }
+}
+
+/// Mount points at or under `dir`.
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let prefix = dir.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|p| p.starts_with(&prefix))
+        .collect()
+}
+
+/// Formats a command's output for assertion messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Sends SIGTERM to `child`, waits up to `grace` for it, then SIGKILLs it.
+pub fn stop_child(child: &mut Child, grace: Duration) {
+    // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

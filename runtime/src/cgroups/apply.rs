@@ -145,6 +145,7 @@ pub trait Manager {
 
 impl Manager for Placement {
     fn apply(&self, r: &LinuxResources, mode: Mode) -> Result<()> {
+        let r = &zeros_unset(r);
         if self.has_v1() {
             apply_hybrid(self, r, mode)
         } else {
@@ -257,6 +258,40 @@ fn apply_v2(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<()> {
     Ok(())
 }
 
+/// `r` without the fields whose 0 means "not set" to engines and to runc.
+///
+/// Docker fills every numeric field it knows with 0 when the user gave none:
+/// `"cpu": {"shares": 0}, "blockIO": {"weight": 0}` at create, and at
+/// `docker update` also `"memory": {"limit": 0, "reservation": 0,
+/// "kernel": 0}, "cpu": {"quota": 0, "period": 0}` for "leave as is".
+/// Written, these zeros would fail (blkio weight, cpu period) or do harm:
+/// cpu.shares 0 becomes 2, the lowest priority; memory limit 0 would
+/// starve the container. runc skips all of them, and so do we.
+pub fn zeros_unset(r: &LinuxResources) -> LinuxResources {
+    fn nz<T: Default + PartialEq>(v: Option<T>) -> Option<T> {
+        v.filter(|v| *v != T::default())
+    }
+    let mut r = r.clone();
+    if let Some(mut m) = *r.memory() {
+        let (limit, reservation, swap) = (nz(m.limit()), nz(m.reservation()), nz(m.swap()));
+        let (kernel, kernel_tcp) = (nz(m.kernel()), nz(m.kernel_tcp()));
+        m.set_limit(limit).set_reservation(reservation).set_swap(swap).set_kernel(kernel).set_kernel_tcp(kernel_tcp);
+        r.set_memory(Some(m));
+    }
+    if let Some(mut c) = r.cpu().clone() {
+        let (shares, quota, period) = (nz(c.shares()), nz(c.quota()), nz(c.period()));
+        let (rt_runtime, rt_period) = (nz(c.realtime_runtime()), nz(c.realtime_period()));
+        c.set_shares(shares).set_quota(quota).set_period(period).set_realtime_runtime(rt_runtime).set_realtime_period(rt_period);
+        r.set_cpu(Some(c));
+    }
+    if let Some(mut b) = r.block_io().clone() {
+        let (weight, leaf_weight) = (nz(b.weight()), nz(b.leaf_weight()));
+        b.set_weight(weight).set_leaf_weight(leaf_weight);
+        r.set_block_io(Some(b));
+    }
+    r
+}
+
 /// The part of `r` that v2 controllers `ctls` take.
 fn subset(r: &LinuxResources, ctls: &[&str]) -> LinuxResources {
     let has = |c: &str| ctls.contains(&c);
@@ -312,5 +347,22 @@ mod tests {
         assert_eq!(files, ["hugetlb.2MB.rsvd.max", "hugetlb.2MB.max"]);
         assert_eq!(fs::read_to_string(d.join("devices.allow")).unwrap(), "c 1:3 rwmc 1:5 rwm");
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn zeros_from_engines_are_unset() {
+        // What Docker 20.10 sends at create and at `docker update --cpus 0.5`.
+        let create: LinuxResources = serde_json::from_value(serde_json::json!(
+            {"memory": {"disableOOMKiller": false}, "cpu": {"shares": 0}, "blockIO": {"weight": 0}})).unwrap();
+        let files = |r: &LinuxResources| -> Vec<String> { v1::plan(&zeros_unset(r)).unwrap().into_iter().map(|w| w.file).collect() };
+        assert_eq!(files(&create), ["memory.oom_control"]);
+        let update: LinuxResources = serde_json::from_value(serde_json::json!(
+            {"memory": {"limit": 0, "reservation": 0, "kernel": 0}, "cpu": {"shares": 0, "quota": 50000, "period": 0}, "blockIO": {"weight": 0}})).unwrap();
+        assert_eq!(files(&update), ["cpu.cfs_quota_us"]);
+        let v2: Vec<(String, String)> = v2::plan(&zeros_unset(&update)).unwrap().into_iter().map(|w| (w.file, w.value)).collect();
+        assert_eq!(v2, [("cpu.max".to_string(), "50000".to_string())]);
+        // -1 (unlimited) and real values stay.
+        let keep: LinuxResources = serde_json::from_value(serde_json::json!({"memory": {"limit": -1}, "cpu": {"shares": 512}})).unwrap();
+        assert_eq!(files(&keep), ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "cpu.shares"]);
     }
 }
