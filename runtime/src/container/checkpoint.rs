@@ -4,11 +4,11 @@
 //! bind mounts as external mounts, its freezer cgroup, its stdio — and turns
 //! CRIU's failures into errors that quote CRIU's own log.
 
-use super::create::write_pid_file;
+use super::create::{new_state, write_pid_file};
 use crate::cgroups;
 use crate::config;
 use crate::error::{Error, Result};
-use crate::state::{self, LaterHooks, Root, State, Status};
+use crate::state::{self, Root, Status};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -178,23 +178,8 @@ pub fn restore(root: &Root, id: &str, o: RestoreOpts) -> Result<()> {
     criu(&args, &work, "restore.log", "restore").map_err(undo)?;
     let pid: i32 = std::fs::read_to_string(&pidfile).ok().and_then(|s| s.trim().parse().ok()).ok_or_else(|| undo(Error::msg("criu restore wrote no pid")))?;
     let (pid_start, _) = state::proc_stat(pid).ok_or_else(|| undo(Error::msg(format!("restored init {pid} is gone"))))?;
-    let hooks = bundle.spec.hooks().as_ref();
-    let st = State {
-        oci_version: bundle.spec.version().clone(),
-        id: id.to_string(),
-        pid,
-        pid_start,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: crate::logging::rfc3339(std::time::SystemTime::now()),
-        annotations: bundle.spec.annotations().clone().unwrap_or_default().into_iter().collect(),
-        cgroup_paths: placement.paths(),
-        own_pidns: linux.and_then(|l| l.namespaces().as_ref()).is_some_and(|n| n.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none())),
-        hooks: LaterHooks {
-            poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
-            poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
-        },
-    };
+    let own_pidns = linux.and_then(|l| l.namespaces().as_ref()).is_some_and(|n| n.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none()));
+    let st = new_state(id, pid, pid_start, &bundle, placement.paths(), own_pidns);
     locked.save(&st)?;
     if let Some(p) = &o.pid_file {
         write_pid_file(p, pid)?;

@@ -263,28 +263,34 @@ fn build(
         guard.pid = 0;
         return Err(e);
     };
+    let st = new_state(&o.id, pid, pid_start, bundle, placement.paths(), plan.new_pidns);
+    locked.save(&st)?;
+    if let Some(p) = &o.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    Ok(pid)
+}
+
+/// The state of a container whose init runs as `pid` (create and restore).
+pub(crate) fn new_state(id: &str, pid: i32, pid_start: u64, bundle: &Bundle, cgroup_paths: Vec<PathBuf>, own_pidns: bool) -> State {
+    let spec = &bundle.spec;
     let hooks = spec.hooks().as_ref();
-    let st = State {
+    State {
         oci_version: spec.version().clone(),
-        id: o.id.clone(),
+        id: id.to_string(),
         pid,
         pid_start,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: crate::logging::rfc3339(std::time::SystemTime::now()),
         annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
-        cgroup_paths: placement.paths(),
-        own_pidns: plan.new_pidns,
+        cgroup_paths,
+        own_pidns,
         hooks: LaterHooks {
             poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
             poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
         },
-    };
-    locked.save(&st)?;
-    if let Some(p) = &o.pid_file {
-        write_pid_file(p, pid)?;
     }
-    Ok(pid)
 }
 
 /// Pass the seccomp notify fd the child sent to the agent at listenerPath.
