@@ -53,10 +53,12 @@ fn exec_detached_with_process_file() {
         assert_eq!(ns_of(epid, k), ns_of(pid, k), "exec'd process must share the {k} namespace");
     }
     let deadline = std::time::Instant::now() + WAIT;
-    while !c.bpath("rootfs/tmp/exec-marker").exists() && std::time::Instant::now() < deadline {
+    // The shell creates the file before it writes to it: wait for the text.
+    let marker = || fs::read_to_string(c.bpath("rootfs/tmp/exec-marker")).unwrap_or_default();
+    while marker() != "exec-ok\n" && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(fs::read_to_string(c.bpath("rootfs/tmp/exec-marker")).unwrap(), "exec-ok\n");
+    assert_eq!(marker(), "exec-ok\n");
     // `ps --format json` lists host pids of the container's processes.
     let v = c.cmd(&["ps", "--format", "json", &c.id]).ok().json();
     let pids: Vec<i64> = v.as_array().expect("ps json array").iter().filter_map(|x| x.as_i64()).collect();
