@@ -386,3 +386,14 @@ pub(crate) fn rmdir_tree(d: &Path) {
     }
     let _ = fs::remove_dir(d);
 }
+
+/// A started container whose process sleeps; returns it with its init's pid.
+#[track_caller]
+pub fn running(name: &str) -> (TestContainer, i32) {
+    let mut c = TestContainer::new(name);
+    c.args(&["sleep", "100"]);
+    c.create().ok();
+    c.start().ok();
+    let pid = c.wait_status("running", Duration::from_secs(10)).unwrap()["pid"].as_i64().unwrap() as i32;
+    (c, pid)
+}

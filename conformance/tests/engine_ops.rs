@@ -12,14 +12,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn running(name: &str) -> (TestContainer, i32) {
-    let mut c = TestContainer::new(name);
-    c.args(&["sleep", "100"]);
-    c.create().ok();
-    c.start().ok();
-    let pid = c.wait_status("running", WAIT).unwrap()["pid"].as_i64().unwrap() as i32;
-    (c, pid)
-}
 
 fn ns_of(pid: i32, kind: &str) -> String {
     fs::read_link(format!("/proc/{pid}/ns/{kind}")).map(|p| p.display().to_string()).unwrap_or_default()

@@ -7,16 +7,7 @@ use std::fs::{self, File};
 use std::process::Stdio;
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(10);
 
-fn running(name: &str) -> (TestContainer, i32) {
-    let mut c = TestContainer::new(name);
-    c.args(&["sleep", "100"]);
-    c.create().ok();
-    c.start().ok();
-    let pid = c.wait_status("running", WAIT).unwrap()["pid"].as_i64().unwrap() as i32;
-    (c, pid)
-}
 
 /// `exec` in the foreground with its stdout captured; returns (code, stdout).
 fn exec_out(c: &TestContainer, args: &[&str]) -> (Option<i32>, String) {

@@ -124,15 +124,7 @@ fn decode(mut b: &[u8], key: &[u8]) -> Option<Filter> {
     if n == 0 || n > super::MAX_INSNS || b.len() != n * 8 {
         return None;
     }
-    let program = b
-        .chunks_exact(8)
-        .map(|c| libc::sock_filter {
-            code: u16::from_ne_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-        })
-        .collect();
+    let program = super::decode_program(b);
     Some(Filter { program, flags, notify })
 }
 

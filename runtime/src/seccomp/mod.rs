@@ -357,15 +357,7 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
     if bytes.len() % size != 0 || bytes.is_empty() {
         return Err(Error::msg(format!("libseccomp produced a {}-byte program, not whole instructions", bytes.len())));
     }
-    let program: Vec<libc::sock_filter> = bytes
-        .chunks_exact(size)
-        .map(|c| libc::sock_filter {
-            code: u16::from_ne_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-        })
-        .collect();
+    let program = decode_program(&bytes);
     if program.len() > MAX_INSNS {
         return Err(Error::msg(format!(
             "the seccomp program has {} instructions, above the kernel's limit of {MAX_INSNS}",
@@ -412,6 +404,20 @@ pub fn features() -> Value {
         "knownFlags": known,
         "supportedFlags": supported,
     })
+}
+
+/// Raw BPF bytes (libseccomp's export, or the cache) as instructions;
+/// a trailing partial instruction is dropped (callers check the length).
+pub(crate) fn decode_program(bytes: &[u8]) -> Vec<libc::sock_filter> {
+    bytes
+        .chunks_exact(std::mem::size_of::<libc::sock_filter>())
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect()
 }
 
 #[cfg(test)]
