@@ -128,6 +128,12 @@ impl TestContainer {
 
     /// `create` with extra flags before the id, without rewriting config.json.
     pub fn create_with(&self, extra: &[&str]) -> RtOutput {
+        self.create_prepared(extra, |_| {})
+    }
+
+    /// [`TestContainer::create_with`], with a last say on the runtime's
+    /// command (see [`Runtime::cmd_io_with`]).
+    pub fn create_prepared(&self, extra: &[&str], prepare: impl FnOnce(&mut std::process::Command)) -> RtOutput {
         let bundle = self.bundle.display().to_string();
         let pid = self.pid_file.display().to_string();
         let mut args = vec!["create", "--bundle", &bundle, "--pid-file", &pid];
@@ -138,7 +144,7 @@ impl TestContainer {
             stdout: File::create(&self.out_file).unwrap(),
             stderr: File::create(&self.err_file).unwrap(),
         };
-        let mut o = self.rt.cmd_io(&args, io);
+        let mut o = self.rt.cmd_io_with(&args, io, prepare);
         // For create, the runtime's own stdio is the container's stdio.
         o.stdout = fs::read_to_string(&self.out_file).unwrap_or_default();
         o.stderr = fs::read_to_string(&self.err_file).unwrap_or_default();

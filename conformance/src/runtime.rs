@@ -225,16 +225,19 @@ impl Runtime {
     /// Like [`Runtime::cmd`] with caller-provided stdio; `stdout`/`stderr`
     /// of the result are empty.
     pub fn cmd_io<S: AsRef<OsStr>>(&self, args: &[S], io: Stdio3) -> RtOutput {
+        self.cmd_io_with(args, io, |_| {})
+    }
+
+    /// [`Runtime::cmd_io`] with a last say on the command before it is
+    /// spawned (an environment variable, a `pre_exec` step).
+    pub fn cmd_io_with<S: AsRef<OsStr>>(&self, args: &[S], io: Stdio3, prepare: impl FnOnce(&mut Command)) -> RtOutput {
         let mut all = self.global_args();
         all.extend(args.iter().map(|a| a.as_ref().to_string_lossy().to_string()));
         let start = Instant::now();
-        let mut child = Command::new(&self.bin)
-            .args(&all)
-            .stdin(io.stdin)
-            .stdout(io.stdout)
-            .stderr(io.stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.bin.display()));
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(&all).stdin(io.stdin).stdout(io.stdout).stderr(io.stderr);
+        prepare(&mut cmd);
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", self.bin.display()));
         let (status, timed_out) = wait_timeout(&mut child, self.timeout);
         let mut shown = vec![self.bin.display().to_string()];
         shown.extend(all);

@@ -225,6 +225,29 @@ fn rss_kb(pid: i32) -> (u64, u64, u64) {
     (field("VmRSS:"), field("RssAnon:"), field("Threads:"))
 }
 
+/// Resident kB per mapped file (anonymous memory as `[anon]`) of a process,
+/// largest first, from /proc/PID/smaps.
+fn rss_by_mapping(pid: i32) -> String {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut by: Vec<(String, u64)> = Vec::new();
+    let mut name = String::new();
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            name = f.nth(4).unwrap_or("[anon]").rsplit('/').next().unwrap_or("").to_string();
+        } else if first == "Rss:" {
+            let kb: u64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            match by.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, v)) => *v += kb,
+                None => by.push((name.clone(), kb)),
+            }
+        }
+    }
+    by.sort_by(|a, b| b.1.cmp(&a.1));
+    by.iter().filter(|(_, kb)| *kb > 0).map(|(n, kb)| format!("{n} {kb}")).collect::<Vec<_>>().join(", ")
+}
+
 /// Benchmark, not a check: shim RSS and `ctr run --rm` latency, berth's shim
 /// and berth against containerd-shim-runc-v2 and runc. Run with
 /// `cargo test --release -p integration --test containerd -- --ignored --nocapture measure`.
@@ -265,6 +288,9 @@ fn measure_shim_rss_and_run_latency() {
                 .flat_map(|p| std::fs::read_dir(format!("/proc/{p}/task")).into_iter().flatten().flatten())
                 .map(|t| std::fs::read_to_string(t.path().join("comm")).unwrap_or_default().trim().to_string())
                 .collect();
+            if n == 1 {
+                report += &format!("\n  by mapping (kB): {}", rss_by_mapping(pids[0]));
+            }
             let what = if n == 10 { "5 alone + 5 in one pod".to_string() } else { format!("{n} alone") };
             report += &format!(
                 "\n  {what}: {} shim(s), VmRSS {rss} kB, RssAnon {anon} kB, {threads} threads {names:?}",

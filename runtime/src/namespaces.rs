@@ -222,6 +222,56 @@ pub fn fork_clone(flags: libc::c_int) -> Result<i32> {
     Ok(pid as i32)
 }
 
+/// clone3's argument block, up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// [`fork_clone`], born in the cgroup2 directory open as `cgroup` when one
+/// is given (clone3 with CLONE_INTO_CGROUP; see [`crate::cgroups::entry`]).
+/// Returns 0 in the child; in the parent, the pid and whether the child was
+/// born in that cgroup. Without clone3 (ENOSYS: an old kernel, or a seccomp
+/// profile around us) it falls back to [`fork_clone`] and says so.
+pub fn clone_into(flags: libc::c_int, cgroup: Option<(std::os::fd::RawFd, &std::path::Path)>) -> Result<(i32, bool)> {
+    let Some((fd, dir)) = cgroup else { return fork_clone(flags).map(|p| (p, false)) };
+    let mut args = CloneArgs {
+        flags: flags as u32 as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: fd as u64,
+        ..Default::default()
+    };
+    // SAFETY: the caller is single-threaded, so a fork-like clone3 (no new
+    // stack, no CLONE_VM) gives the child a consistent copy of memory; args
+    // is a valid, fully initialised argument block of the size we pass.
+    let pid = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    if pid >= 0 {
+        return Ok((pid as i32, true));
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::ENOSYS) | Some(libc::E2BIG) => fork_clone(flags).map(|p| (p, false)),
+        // What the cgroup can refuse: "no internal processes", a threaded or
+        // invalid domain, a missing or foreign directory.
+        Some(libc::EBUSY | libc::EOPNOTSUPP | libc::EACCES | libc::ENOENT | libc::ENODEV) => {
+            Err(Error::last(format!("clone into cgroup {}", dir.display())).field("linux.cgroupsPath"))
+        }
+        _ => Err(Error::last("clone")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! Control groups (config-linux.md "Control groups").
 //!
 //! This module is the placement: the container's cgroup directories on v1,
-//! v2 and hybrid hosts, the init put into them, and their removal on delete.
+//! v2 and hybrid hosts, the init put into them ([`entry`]), and their
+//! removal on delete.
 //! On a hybrid host (v1 controllers under /sys/fs/cgroup/<name>, cgroup2 at
 //! /sys/fs/cgroup/unified) the container joins every v1 hierarchy and the
 //! unified tree, as runc does.
@@ -16,6 +17,7 @@
 
 pub mod apply;
 pub mod devices;
+pub mod entry;
 pub mod freezer;
 pub mod stats;
 pub mod v1;
@@ -203,17 +205,6 @@ impl Placement {
         for (h, dir) in &self.dirs {
             let cpuset = !h.v2 && h.controllers.iter().any(|c| c == "cpuset");
             mkdir_levels(&h.mountpoint, dir, cpuset)?;
-        }
-        Ok(())
-    }
-
-    /// Move a process into every directory.
-    pub fn enter(&self, pid: i32) -> Result<()> {
-        let pid = pid.to_string();
-        for (_, dir) in &self.dirs {
-            let procs = dir.join("cgroup.procs");
-            fs::write(&procs, pid.as_bytes())
-                .map_err(|e| Error::os(format!("join cgroup {}", dir.display()), e).field("linux.cgroupsPath"))?;
         }
         Ok(())
     }

@@ -189,6 +189,7 @@ fn build(
     };
     let (parent_chan, child_chan) = sync::pair()?;
     let cgroup_mounts = placement.mounts();
+    let entry = cgroups::entry::Entry::open(&placement.paths())?;
     let base_state = |status: &str, pid: i32| hook_state(&o.id, status, pid, bundle);
 
     let ctx = InitCtx {
@@ -199,6 +200,7 @@ fn build(
         gate: &gate,
         console: console.as_ref(),
         cgroup_mounts: &cgroup_mounts,
+        cgroups: &entry,
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         preserve_fds: o.preserve_fds,
@@ -209,7 +211,7 @@ fn build(
         parent: std::process::id() as i32,
         close: [locked.raw_fd(), parent_chan.raw_fd()],
     };
-    let pid = clone_init(plan, linux, &ctx)?;
+    let (pid, in_v2) = clone_init(plan, linux, &ctx)?;
     guard.pid = pid;
     drop(child_chan);
     drop(gate);
@@ -225,7 +227,10 @@ fn build(
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
             .map_err(|e| Error::os(format!("set oom_score_adj to {adj}"), e).field("process.oomScoreAdj"))?;
     }
-    placement.enter(pid)?;
+    if !in_v2 {
+        entry.enter_v2(pid)?;
+    }
+    drop(entry);
     if let Err(e) = parent_chan.send(&Msg::Go) {
         // The init gave up first; its own message says why.
         return Err(match parent_chan.recv() {
@@ -345,7 +350,8 @@ pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 /// Clone the init. Joined pid/time namespaces and a new time namespace are
 /// entered by this process first (they take effect for children only) and
 /// left again afterwards, so the hooks this process runs stay outside.
-fn clone_init(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, ctx: &InitCtx) -> Result<i32> {
+/// Returns the pid and whether the init was born in its cgroup2 directory.
+fn clone_init(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, ctx: &InitCtx) -> Result<(i32, bool)> {
     // The child inherits the dumpable flag at clone. Clearing it here closes
     // the window between clone and the init's own prctl in which a process
     // of a joined pid namespace could open /proc/<init>/exe (CVE-2019-5736).
@@ -359,10 +365,11 @@ fn clone_init(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, ctx: &InitC
         kinds |= libc::CLONE_NEWTIME;
     }
     namespaces::for_children(kinds, || namespaces::prepare_parent(plan, linux), || {
-        let pid = namespaces::fork_clone(plan.clone_flags).map_err(|e| e.context("the container's init"))?;
+        let v2 = ctx.cgroups.v2_fd().zip(ctx.cgroups.v2_path());
+        let (pid, in_v2) = namespaces::clone_into(plan.clone_flags, v2).map_err(|e| e.context("the container's init"))?;
         if pid == 0 {
             init::run(ctx);
         }
-        Ok(pid)
+        Ok((pid, in_v2))
     })
 }

@@ -132,6 +132,7 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
         return Err(Error::msg(format!("cannot exec in container {id}: it has stopped")));
     }
 
+    let entry = crate::cgroups::entry::Entry::open(&cgroups).map_err(|e| e.context(format!("exec in {id}")))?;
     let (parent_chan, child_chan) = sync::pair()?;
     // Inherited by the child at fork: it is born in the container's pid
     // namespace already non-dumpable, with no window in which a container
@@ -139,7 +140,7 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
     // SAFETY: prctl with integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let kinds = for_children.iter().fold(0, |k, (_, f)| k | f);
-    let pid = namespaces::for_children(
+    let (pid, in_v2) = namespaces::for_children(
         kinds,
         || {
             for (f, fl) in &for_children {
@@ -152,11 +153,12 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
             Ok(())
         },
         || {
-            let pid = namespaces::fork_clone(0).map_err(|e| e.context("exec"))?;
+            let (pid, in_v2) = namespaces::clone_into(0, entry.v2_fd().zip(entry.v2_path())).map_err(|e| e.context("exec"))?;
             if pid == 0 {
                 // SAFETY: closing our copy of the parent's end in the child.
                 unsafe { libc::close(parent_chan.raw_fd()) };
-                let e = match child(&p, &joins, &child_chan, console_target.as_ref(), o.preserve_fds, filter.as_ref(), &lsm_writes) {
+                let setup = entry.join_self().and_then(|()| child(&p, &joins, &child_chan, console_target.as_ref(), o.preserve_fds, filter.as_ref(), &lsm_writes));
+                let e = match setup {
                     Err(e) => e,
                     Ok(never) => match never {},
                 };
@@ -164,7 +166,7 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
                 // SAFETY: end the child without running the parent's destructors.
                 unsafe { libc::_exit(127) }
             }
-            Ok(pid)
+            Ok((pid, in_v2))
         },
     )?;
     drop(child_chan);
@@ -177,11 +179,10 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
         }
         e.context(format!("exec in {id}"))
     };
-    for dir in &cgroups {
-        if let Err(e) = std::fs::write(dir.join("cgroup.procs"), pid.to_string()) {
-            return Err(fail(Error::os(format!("join cgroup {}", dir.display()), e)));
-        }
+    if !in_v2 {
+        entry.enter_v2(pid).map_err(fail)?;
     }
+    drop(entry);
     parent_chan.send(&Msg::Go).map_err(fail)?;
     // The child's end is close-on-exec: EOF means the exec happened.
     let mut reply = parent_chan.recv();

@@ -23,6 +23,8 @@ pub struct InitCtx<'a> {
     pub gate: &'a OwnedFd,
     pub console: Option<&'a OwnedFd>,
     pub cgroup_mounts: &'a [CgroupMount],
+    /// The container's cgroups, for the init to enter itself (v1).
+    pub cgroups: &'a crate::cgroups::entry::Entry,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -126,6 +128,10 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
         return Err(Error::msg("berth create exited during setup"));
     }
     prctl(libc::PR_SET_DUMPABLE, 0, "make the init non-dumpable")?;
+    // Into the v1 cgroups (cgroup2 took us at birth), while the parent
+    // writes our id maps: before Go, so createRuntime hooks and everything
+    // after find the init in place.
+    ctx.cgroups.join_self()?;
     ctx.chan.expect(Msg::Go)?;
 
     // Namespaces: user first, so the rest belong to it.
