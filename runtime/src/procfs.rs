@@ -11,6 +11,30 @@ use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
+/// Read a pseudo file (procfs, cgroupfs: their size reads as 0) in large
+/// reads. std's `read_to_string` sizes its buffer from that 0 and grows it
+/// from 32 bytes, one read per doubling: 8 reads of /proc/self/mountinfo
+/// where 2 do, each making the kernel render the file again.
+pub fn read_small(path: impl AsRef<Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = Vec::with_capacity(16384);
+    loop {
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity());
+        }
+        let spare = buf.capacity() - buf.len();
+        let start = buf.len();
+        buf.resize(start + spare, 0);
+        let n = f.read(&mut buf[start..])?;
+        buf.truncate(start + n);
+        if n == 0 {
+            break;
+        }
+    }
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// statfs f_type of procfs.
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 

@@ -270,7 +270,7 @@ impl Locked {
 /// Start time (clock ticks since boot) and state letter of a process, from
 /// /proc/<pid>/stat; None if it does not exist.
 pub fn proc_stat(pid: i32) -> Option<(u64, u8)> {
-    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let s = crate::procfs::read_small(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: parse after the last ')'.
     let rest = &s[s.rfind(')')? + 2..];
     let mut fields = rest.split(' ');

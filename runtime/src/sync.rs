@@ -8,8 +8,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 /// A message between parent and init.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Msg {
-    /// Parent → init: the cgroup, id maps and oom score are in place.
+    /// Parent → init: the id maps and oom score are in place (and the
+    /// cgroup2 directory, which the init was born in).
     Go,
+    /// Parent → init: the v1 cgroups exist and their resources are set; the
+    /// init's `tasks` descriptors ride along (SCM_RIGHTS), one per v1
+    /// hierarchy in placement order.
+    Placed,
     /// Init → parent: mounts are done; run prestart and createRuntime hooks.
     NeedHooks,
     /// Parent → init: those hooks ran.
@@ -27,6 +32,7 @@ impl Msg {
     fn encode(&self) -> Vec<u8> {
         match self {
             Msg::Go => vec![b'G'],
+            Msg::Placed => vec![b'P'],
             Msg::NeedHooks => vec![b'H'],
             Msg::HooksDone => vec![b'D'],
             Msg::Ready => vec![b'R'],
@@ -42,6 +48,7 @@ impl Msg {
     fn decode(b: &[u8]) -> Result<Msg> {
         Ok(match b.first() {
             Some(b'G') => Msg::Go,
+            Some(b'P') => Msg::Placed,
             Some(b'H') => Msg::NeedHooks,
             Some(b'D') => Msg::HooksDone,
             Some(b'R') => Msg::Ready,
@@ -55,8 +62,8 @@ impl Msg {
 /// One end of the socketpair.
 pub struct Channel {
     fd: OwnedFd,
-    /// A descriptor received with the last message, if any.
-    received: std::cell::RefCell<Option<OwnedFd>>,
+    /// Descriptors received with the last message.
+    received: std::cell::RefCell<Vec<OwnedFd>>,
 }
 
 /// A connected pair of channels (close-on-exec).
@@ -73,6 +80,10 @@ pub fn pair() -> Result<(Channel, Channel)> {
 
 /// Largest message (an error text) we send.
 const MAX: usize = 8192;
+
+/// Most descriptors one message carries (a v1 host mounts about a dozen
+/// hierarchies).
+pub const MAX_FDS: usize = 32;
 
 impl Channel {
     /// The socket descriptor (a forked child closes the parent's end).
@@ -94,17 +105,28 @@ impl Channel {
 
     /// Send a message with a descriptor attached (SCM_RIGHTS).
     pub fn send_fd(&self, m: &Msg, fd: std::os::fd::BorrowedFd) -> Result<()> {
+        self.send_fds(m, &[fd.as_raw_fd()])
+    }
+
+    /// Send a message with up to [`MAX_FDS`] descriptors attached.
+    pub fn send_fds(&self, m: &Msg, fds: &[std::os::fd::RawFd]) -> Result<()> {
         use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
         let b = m.encode();
-        let fds = [fd.as_raw_fd()];
-        sendmsg::<UnixAddr>(self.fd.as_raw_fd(), &[std::io::IoSlice::new(&b)], &[ControlMessage::ScmRights(&fds)], MsgFlags::MSG_NOSIGNAL, None)
-            .map_err(|e| Error::errno("send a descriptor over the sync socket", e))?;
+        let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &[ControlMessage::ScmRights(fds)] };
+        sendmsg::<UnixAddr>(self.fd.as_raw_fd(), &[std::io::IoSlice::new(&b)], cmsgs, MsgFlags::MSG_NOSIGNAL, None)
+            .map_err(|e| Error::errno("send descriptors over the sync socket", e))?;
         Ok(())
     }
 
-    /// The descriptor that came with the last message, if any.
+    /// The (first) descriptor that came with the last message, if any.
     pub fn take_fd(&self) -> Option<OwnedFd> {
-        self.received.borrow_mut().take()
+        let mut r = self.received.borrow_mut();
+        (!r.is_empty()).then(|| r.remove(0))
+    }
+
+    /// Every descriptor that came with the last message.
+    pub fn take_fds(&self) -> Vec<OwnedFd> {
+        std::mem::take(&mut *self.received.borrow_mut())
     }
 
     /// Receive a message; None when the other side has closed (or died).
@@ -112,7 +134,8 @@ impl Channel {
     pub fn recv(&self) -> Result<Option<Msg>> {
         use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
         let mut b = vec![0u8; MAX];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; MAX_FDS]);
+        self.received.borrow_mut().clear();
         loop {
             let mut iov = [std::io::IoSliceMut::new(&mut b)];
             let r = recvmsg::<UnixAddr>(self.fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC);
@@ -125,7 +148,7 @@ impl Channel {
                 if let ControlMessageOwned::ScmRights(fds) = c {
                     for fd in fds {
                         // SAFETY: the kernel just installed this descriptor for us alone.
-                        *self.received.borrow_mut() = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+                        self.received.borrow_mut().push(unsafe { OwnedFd::from_raw_fd(fd) });
                     }
                 }
             }

@@ -211,6 +211,7 @@ fn full_container_rootfs() {
         cgroupns: false,
         cgroups: if host_v2 { &cgroups[..0] } else { &cgroups },
         mount_context: None,
+        place: &|| Ok(()),
     };
     let (host_evil_s, host_evil2_s) = (host_evil.display().to_string(), host_evil2.display().to_string());
 
@@ -354,6 +355,7 @@ fn readonly_root_without_pivot() {
         cgroupns: true,
         cgroups,
         mount_context: None,
+        place: &|| Ok(()),
     };
     let code = in_child(|| {
         prepare(&ctx).map_err(|e| format!("prepare: {e}"))?;
@@ -392,7 +394,7 @@ fn errors_name_the_mount() {
                        {"destination": "/afile/sub", "type": "tmpfs", "source": "tmpfs"}]}"#,
     )
     .unwrap();
-    let ctx = RootfsCtx { spec: &spec, bundle: &base.0, rootfs: &rootfs, in_userns: false, no_pivot: false, terminal: false, cgroupns: false, cgroups: &[], mount_context: None };
+    let ctx = RootfsCtx { spec: &spec, bundle: &base.0, rootfs: &rootfs, in_userns: false, no_pivot: false, terminal: false, cgroupns: false, cgroups: &[], mount_context: None, place: &|| Ok(()) };
     let code = in_child(|| {
         let e = prepare(&ctx).err().ok_or("prepare succeeded")?;
         let msg = e.to_string();
@@ -455,7 +457,7 @@ fn user_namespace_binds_devices_and_keeps_locked_flags() {
         locked = locked.display()
     );
     let spec: oci_spec::runtime::Spec = serde_json::from_str(&spec_json).unwrap();
-    let ctx = RootfsCtx { spec: &spec, bundle: &base.0, rootfs: &rootfs, in_userns: true, no_pivot: false, terminal: false, cgroupns: false, cgroups: &[], mount_context: None };
+    let ctx = RootfsCtx { spec: &spec, bundle: &base.0, rootfs: &rootfs, in_userns: true, no_pivot: false, terminal: false, cgroupns: false, cgroups: &[], mount_context: None, place: &|| Ok(()) };
     let code = in_child(|| {
         // Still real root in a private mount namespace: make a mount whose
         // flags the user namespace below will inherit as locked.

@@ -464,7 +464,7 @@ mod tests {
     /// (under /berth-test): a process in it may open /dev/zero, not /dev/null.
     #[test]
     fn bpf_program_enforced_on_cgroup2() {
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mounts = crate::procfs::read_small("/proc/self/mountinfo").unwrap_or_default();
         let Some(h) = super::super::parse_mountinfo(&mounts).into_iter().find(|h| h.v2) else {
             eprintln!("SKIP: no cgroup2 mounted");
             return;

@@ -50,28 +50,49 @@ fn open_at(dir: Option<&OwnedFd>, path: &Path, flags: libc::c_int, what: &Path) 
 }
 
 impl Entry {
-    /// Opens what entering `dirs` takes (each must exist). The kind of each
-    /// directory is read from its file system, not from its path.
+    /// Opens what entering `dirs` takes (each must exist). A directory with
+    /// a `tasks` file is v1 (one open); any other must be on cgroup2, which
+    /// its file system type confirms.
     pub fn open(dirs: &[PathBuf]) -> Result<Entry> {
         let mut e = Entry::default();
         for dir in dirs {
+            match open_at(None, &dir.join("tasks"), libc::O_WRONLY, dir) {
+                Ok(t) => {
+                    e.tasks.push((t, dir.clone()));
+                    continue;
+                }
+                Err(err) if err.raw_os_error() != Some(libc::ENOENT) => return Err(err),
+                Err(_) => {}
+            }
             let d = open_at(None, dir, libc::O_PATH | libc::O_DIRECTORY, dir)?;
             // SAFETY: fstatfs into a zeroed struct we own, on a descriptor we hold.
             let mut sfs: libc::statfs = unsafe { std::mem::zeroed() };
             if unsafe { libc::fstatfs(d.as_raw_fd(), &mut sfs) } != 0 {
                 return Err(Error::last(format!("statfs cgroup {}", dir.display())));
             }
-            if sfs.f_type as libc::c_long == CGROUP2_SUPER_MAGIC {
-                if e.v2.is_some() {
-                    return Err(Error::msg(format!("more than one cgroup2 directory to enter ({})", dir.display())));
-                }
-                e.v2 = Some((d, dir.clone()));
-            } else {
-                let t = open_at(Some(&d), Path::new("tasks"), libc::O_WRONLY, dir)?;
-                e.tasks.push((t, dir.clone()));
+            if sfs.f_type as libc::c_long != CGROUP2_SUPER_MAGIC {
+                return Err(Error::msg(format!("{} is not a cgroup directory (no tasks file, not on cgroup2)", dir.display())).field("linux.cgroupsPath"));
             }
+            if e.v2.is_some() {
+                return Err(Error::msg(format!("more than one cgroup2 directory to enter ({})", dir.display())));
+            }
+            e.v2 = Some((d, dir.clone()));
         }
         Ok(e)
+    }
+
+    /// An entry made of `tasks` descriptors received from the parent, one
+    /// per directory of `dirs` (all v1).
+    pub fn from_tasks(fds: Vec<OwnedFd>, dirs: Vec<PathBuf>) -> Result<Entry> {
+        if fds.len() != dirs.len() {
+            return Err(Error::msg(format!("expected {} cgroup descriptors from the runtime, got {}", dirs.len(), fds.len())));
+        }
+        Ok(Entry { tasks: fds.into_iter().zip(dirs).collect(), v2: None })
+    }
+
+    /// The `tasks` descriptors, to send to the init.
+    pub fn task_fds(&self) -> Vec<RawFd> {
+        self.tasks.iter().map(|(fd, _)| fd.as_raw_fd()).collect()
     }
 
     /// The cgroup2 directory for `CLONE_INTO_CGROUP`, if there is one.
@@ -129,9 +150,9 @@ mod tests {
     }
 
     #[test]
-    fn a_directory_that_is_not_a_cgroup_has_no_tasks_file() {
+    fn a_directory_that_is_not_a_cgroup_is_refused() {
         let d = std::env::temp_dir();
         let e = Entry::open(&[d.clone()]).unwrap_err().to_string();
-        assert!(e.contains(&d.display().to_string()), "{e}");
+        assert!(e.contains(&d.display().to_string()) && e.contains("not a cgroup directory"), "{e}");
     }
 }

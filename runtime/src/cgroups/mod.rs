@@ -47,6 +47,11 @@ const NOT_CONTROLLERS: &[&str] = &["rw", "ro", "nosuid", "nodev", "noexec", "rel
 /// Parse /proc/self/mountinfo text for cgroup hierarchies.
 pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
     let mut out = Vec::new();
+    // Every mount point in mount order: a hierarchy over-mounted later (at
+    // its own path or above it, e.g. a tmpfs hiding /sys/fs/cgroup/unified)
+    // is out of reach and must not be used.
+    let mut points: Vec<PathBuf> = Vec::new();
+    let mut shadow_at: Vec<usize> = Vec::new();
     for line in text.lines() {
         let Some((pre, post)) = line.split_once(" - ") else { continue };
         let pre: Vec<&str> = pre.split(' ').collect();
@@ -55,6 +60,8 @@ pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
             continue;
         }
         let mountpoint = PathBuf::from(unescape(pre[4]));
+        points.push(mountpoint.clone());
+        let out_before = out.len();
         match post[0] {
             "cgroup2" => out.push(Hierarchy { mountpoint, controllers: Vec::new(), v2: true }),
             "cgroup" => {
@@ -67,7 +74,16 @@ pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
             }
             _ => {}
         }
+        if out.len() > out_before {
+            shadow_at.push(points.len() - 1);
+        }
     }
+    let mut i = 0;
+    out.retain(|h| {
+        let at = shadow_at[i];
+        i += 1;
+        !points[at + 1..].iter().any(|later| h.mountpoint.starts_with(later))
+    });
     // The same hierarchy may be mounted twice; keep the first mount of each.
     let mut seen: Vec<(Vec<String>, bool)> = Vec::new();
     out.retain(|h| {
@@ -134,8 +150,8 @@ pub struct Placement {
 /// from each hierarchy's root, relative ones (and the default, the id) from
 /// the caller's own cgroup, as runc's cgroupfs driver does.
 pub fn resolve(cgroups_path: Option<&Path>, id: &str) -> Result<Placement> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::os("read /proc/self/mountinfo", e))?;
-    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mountinfo = crate::procfs::read_small("/proc/self/mountinfo").map_err(|e| Error::os("read /proc/self/mountinfo", e))?;
+    let own = crate::procfs::read_small("/proc/self/cgroup").unwrap_or_default();
     let rel = cgroups_path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(id));
     if rel.components().any(|c| c == std::path::Component::ParentDir) {
         return Err(Error::msg(format!("cgroupsPath {} must not contain \"..\"", rel.display())).field("linux.cgroupsPath"));
@@ -160,7 +176,7 @@ impl Placement {
     /// Rebuild a placement from the directories stored in a container's
     /// state: each is matched to the mounted hierarchy that holds it.
     pub fn from_paths(paths: &[PathBuf]) -> Result<Placement> {
-        let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::os("read /proc/self/mountinfo", e))?;
+        let mountinfo = crate::procfs::read_small("/proc/self/mountinfo").map_err(|e| Error::os("read /proc/self/mountinfo", e))?;
         Ok(Self::from_paths_in(&parse_mountinfo(&mountinfo), paths))
     }
 
@@ -209,6 +225,25 @@ impl Placement {
         Ok(())
     }
 
+    /// Create the cgroup2 directory only (the init is born in it; the v1
+    /// directories follow while the init mounts its rootfs).
+    pub fn create_v2(&self) -> Result<()> {
+        for (h, dir) in self.dirs.iter().filter(|(h, _)| h.v2) {
+            mkdir_levels(&h.mountpoint, dir, false)?;
+        }
+        Ok(())
+    }
+
+    /// The v1 directories, in placement order.
+    pub fn v1_paths(&self) -> Vec<PathBuf> {
+        self.dirs.iter().filter(|(h, _)| !h.v2).map(|(_, d)| d.clone()).collect()
+    }
+
+    /// The cgroup2 directory, if any, as a one-element list.
+    pub fn v2_paths(&self) -> Vec<PathBuf> {
+        self.dirs.iter().filter(|(h, _)| h.v2).map(|(_, d)| d.clone()).collect()
+    }
+
     /// Mount descriptions for "cgroup" mounts inside the container.
     pub fn mounts(&self) -> Vec<crate::rootfs::CgroupMount> {
         self.dirs
@@ -253,8 +288,8 @@ fn mkdir_levels(mountpoint: &Path, dir: &Path, cpuset: bool) -> Result<()> {
 fn init_cpuset(dir: &Path, cpuset: bool) -> Result<()> {
     let Some(parent) = dir.parent().filter(|_| cpuset) else { return Ok(()) };
     for f in ["cpuset.cpus", "cpuset.mems"] {
-        let v = fs::read(parent.join(f)).unwrap_or_default();
-        if !v.iter().all(u8::is_ascii_whitespace) {
+        let v = crate::procfs::read_small(parent.join(f)).unwrap_or_default();
+        if !v.bytes().all(|b| b.is_ascii_whitespace()) {
             fs::write(dir.join(f), &v).map_err(|e| Error::os(format!("initialize {}", dir.join(f).display()), e))?;
         }
     }
@@ -323,6 +358,21 @@ mod tests {
         assert_eq!(hs[1].controllers, vec!["name=systemd"]);
         assert_eq!(hs[2].controllers, vec!["cpu", "cpuacct"]);
         assert_eq!(hs[3].mountpoint, Path::new("/sys/fs/cgroup/memory"));
+    }
+
+    #[test]
+    fn over_mounted_hierarchies_are_skipped() {
+        // A tmpfs over the unified mount point hides only that hierarchy.
+        let text = format!("{HYBRID}40 31 0:50 / /sys/fs/cgroup/unified rw - tmpfs none rw\n");
+        let hs = parse_mountinfo(&text);
+        assert!(hs.iter().all(|h| !h.v2), "{hs:?}");
+        assert_eq!(hs.len(), 3);
+        let text = format!("{HYBRID}41 25 0:51 / /sys/fs/cgroup rw - tmpfs none rw\n");
+        let hs = parse_mountinfo(&text);
+        // One over /sys/fs/cgroup hides all of them but the memory
+        // hierarchy's second mount, at /mnt/again.
+        assert_eq!(hs.len(), 1, "{hs:?}");
+        assert_eq!(hs[0].mountpoint, Path::new("/mnt/again"));
     }
 
     #[test]

@@ -159,8 +159,10 @@ fn build(
 ) -> Result<i32> {
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref();
-    placement.create()?;
-    cgroups::apply::apply_config(placement, linux)?;
+    // Only the cgroup2 directory before the clone: the init is born in it.
+    // The v1 directories and every resource limit follow while the init
+    // mounts its rootfs (it waits for them before its first cgroup mount).
+    placement.create_v2()?;
 
     // The start gate. The init holds it open read-write, so its read blocks
     // until `start` writes, and `start` can tell a dead init (ENXIO).
@@ -189,7 +191,8 @@ fn build(
     };
     let (parent_chan, child_chan) = sync::pair()?;
     let cgroup_mounts = placement.mounts();
-    let entry = cgroups::entry::Entry::open(&placement.paths())?;
+    let born = cgroups::entry::Entry::open(&placement.v2_paths())?;
+    let v1_dirs = placement.v1_paths();
     let base_state = |status: &str, pid: i32| hook_state(&o.id, status, pid, bundle);
 
     let ctx = InitCtx {
@@ -200,7 +203,8 @@ fn build(
         gate: &gate,
         console: console.as_ref(),
         cgroup_mounts: &cgroup_mounts,
-        cgroups: &entry,
+        cgroups: &born,
+        v1_dirs: &v1_dirs,
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         preserve_fds: o.preserve_fds,
@@ -228,16 +232,23 @@ fn build(
             .map_err(|e| Error::os(format!("set oom_score_adj to {adj}"), e).field("process.oomScoreAdj"))?;
     }
     if !in_v2 {
-        entry.enter_v2(pid)?;
+        born.enter_v2(pid)?;
     }
-    drop(entry);
-    if let Err(e) = parent_chan.send(&Msg::Go) {
-        // The init gave up first; its own message says why.
-        return Err(match parent_chan.recv() {
-            Ok(Some(Msg::Error(m))) => Error::msg(m),
-            _ => e,
-        });
-    }
+    drop(born);
+    // The init gave up first if a send fails: its own message says why.
+    let init_error = |e: Error| match parent_chan.recv() {
+        Ok(Some(Msg::Error(m))) => Error::msg(m),
+        _ => e,
+    };
+    parent_chan.send(&Msg::Go).map_err(init_error)?;
+
+    // Limits before Placed: the init creates device nodes next, and a v1
+    // device list is rewritten rule by rule (deny all, then each allow).
+    placement.create()?;
+    cgroups::apply::apply_config(placement, linux)?;
+    let v1 = cgroups::entry::Entry::open(&v1_dirs)?;
+    parent_chan.send_fds(&Msg::Placed, &v1.task_fds()).map_err(init_error)?;
+    drop(v1);
 
     loop {
         match parent_chan.recv()? {

@@ -23,8 +23,10 @@ pub struct InitCtx<'a> {
     pub gate: &'a OwnedFd,
     pub console: Option<&'a OwnedFd>,
     pub cgroup_mounts: &'a [CgroupMount],
-    /// The container's cgroups, for the init to enter itself (v1).
+    /// The cgroup2 directory the init is born in (clone3's descriptor).
     pub cgroups: &'a crate::cgroups::entry::Entry,
+    /// The v1 directories the init enters itself once they exist.
+    pub v1_dirs: &'a [std::path::PathBuf],
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -128,10 +130,7 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
         return Err(Error::msg("berth create exited during setup"));
     }
     prctl(libc::PR_SET_DUMPABLE, 0, "make the init non-dumpable")?;
-    // Into the v1 cgroups (cgroup2 took us at birth), while the parent
-    // writes our id maps: before Go, so createRuntime hooks and everything
-    // after find the init in place.
-    ctx.cgroups.join_self()?;
+    ctx.cgroups.close_in_child();
     ctx.chan.expect(Msg::Go)?;
 
     // Namespaces: user first, so the rest belong to it.
@@ -145,9 +144,22 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
     for j in &plan.join {
         namespaces::enter(j)?;
     }
-    if plan.new_cgroupns {
-        namespaces::unshare(libc::CLONE_NEWCGROUP, "cgroup namespace")?;
-    }
+    // Into the v1 cgroups (cgroup2 took us at birth) once the parent has
+    // made them, then the cgroup namespace rooted there. Called before the
+    // first cgroup mount, or after the last mount: so createRuntime hooks
+    // and everything after find the init in place.
+    let placed = std::cell::Cell::new(false);
+    let place = || -> Result<()> {
+        if placed.replace(true) {
+            return Ok(());
+        }
+        ctx.chan.expect(Msg::Placed)?;
+        crate::cgroups::entry::Entry::from_tasks(ctx.chan.take_fds(), ctx.v1_dirs.to_vec())?.join_self()?;
+        if plan.new_cgroupns {
+            namespaces::unshare(libc::CLONE_NEWCGROUP, "cgroup namespace")?;
+        }
+        Ok(())
+    };
 
     let rctx = RootfsCtx {
         spec,
@@ -159,8 +171,10 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
         cgroupns: plan.new_cgroupns,
         cgroups: ctx.cgroup_mounts,
         mount_context: ctx.mount_context,
+        place: &place,
     };
     rootfs::prepare(&rctx)?;
+    place()?;
 
     #[allow(deprecated)]
     let wants_hooks = spec.hooks().as_ref().is_some_and(|h| {

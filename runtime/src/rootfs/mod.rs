@@ -63,6 +63,9 @@ pub struct RootfsCtx<'a> {
     /// `context="<linux.mountLabel>"` for filesystems that take it (SELinux
     /// hosts only; the caller refuses a label elsewhere).
     pub mount_context: Option<&'a str>,
+    /// Waits until the process is in its cgroups (and cgroup namespace):
+    /// called before the first cgroup mount and after the last mount.
+    pub place: &'a dyn Fn() -> Result<()>,
 }
 
 /// Propagation for "/" and, when it differs from what "/" gives it, for the
@@ -110,8 +113,12 @@ pub fn prepare(ctx: &RootfsCtx) -> Result<()> {
 
     let mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
     for (i, m) in mounts.iter().enumerate() {
+        if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
+            (ctx.place)()?;
+        }
         mounts::mount_entry(ctx, root.as_fd(), i, m)?;
     }
+    (ctx.place)()?;
 
     let dev_is_bind = mounts.iter().any(|m| {
         is_dest(m, "/dev") && (m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind"))
