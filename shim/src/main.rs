@@ -257,12 +257,19 @@ fn delete(a: &Args) {
     } else {
         PathBuf::from(&a.bundle)
     };
-    reaper::block_sigchld().unwrap_or_else(|e| fail(format!("block SIGCHLD: {e}")));
-    let reaper = reaper::Reaper::start().unwrap_or_else(|e| fail(format!("start reaper: {e}")));
     let rt = state::read_runtime(&bundle).unwrap_or_else(|| runtime::Runtime::resolve(&a.namespace, "", ""));
-    let log_path = bundle.join("log.json");
-    if let Err(e) = rt.call(&reaper, Some(&log_path), &["delete", "--force", &a.id], None) {
-        log(&format!("delete: {e}"));
+    // containerd runs `delete` after every shim disconnects, also when the
+    // shim deleted the container itself before exiting: then the runtime
+    // holds no state for the id and there is nothing to force.
+    let plain = !a.id.is_empty() && !a.id.contains('/') && a.id != "." && a.id != "..";
+    let known = !plain || std::fs::symlink_metadata(rt.root.join(&a.id)).is_ok();
+    if known {
+        reaper::block_sigchld().unwrap_or_else(|e| fail(format!("block SIGCHLD: {e}")));
+        let reaper = reaper::Reaper::start().unwrap_or_else(|e| fail(format!("start reaper: {e}")));
+        let log_path = bundle.join("log.json");
+        if let Err(e) = rt.call(&reaper, Some(&log_path), &["delete", "--force", &a.id], None) {
+            log(&format!("delete: {e}"));
+        }
     }
     if let Err(e) = mount::unmount_all(&service::rootfs_of(&bundle)) {
         log(&format!("delete: {e}"));
