@@ -288,3 +288,23 @@ fn missing_hook_binary_fails_create() {
     c.create().fails().reports_error();
     c.assert_no_leaks(c.pid_from_file());
 }
+
+// config.md "createRuntime": called "after the runtime environment has been
+// created", which includes the container's cgroup (runtime-linux.md; hooks
+// such as device plugins find the container through /proc/<pid>/cgroup).
+// The hook reads the init's cgroups from the host and records them.
+#[test]
+fn create_runtime_hook_finds_the_init_in_its_cgroup() {
+    let mut c = TestContainer::new("hook-cgroup");
+    let d = hook_dir(&mut c);
+    c.args(&["true"]);
+    let host = d.display().to_string();
+    let h = hook(&c, &format!("pid=$(sed 's/.*\"pid\": *\\([0-9]*\\).*/\\1/'); cat /proc/$pid/cgroup > {host}/cgroup"));
+    c.push("/hooks/createRuntime", h);
+    c.create().ok();
+    let cg = fs::read_to_string(d.join("cgroup")).expect("the hook wrote the init's cgroups");
+    let want = format!("{CGROUP_PREFIX}/{}", c.id);
+    let astray: Vec<&str> = cg.lines().filter(|l| l.splitn(3, ':').nth(2) != Some(want.as_str())).collect();
+    assert!(!cg.is_empty() && astray.is_empty(), "createRuntime saw the init outside {want}:\n{cg}");
+    c.delete_force().ok();
+}

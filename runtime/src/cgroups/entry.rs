@@ -113,10 +113,8 @@ impl Entry {
             .map_err(|e| Error::os(format!("join cgroup {}", dir.display()), e).field("linux.cgroupsPath"))
     }
 
-    /// Child side, first thing after the clone and while single-threaded:
-    /// move this thread (hence the process) into every v1 directory, then
-    /// close the descriptors. Uses only raw syscalls and no allocation on
-    /// success.
+    /// Child side, while single-threaded: move this thread (hence the
+    /// process) into every v1 directory.
     pub fn join_self(&self) -> Result<()> {
         for (fd, dir) in &self.tasks {
             // SAFETY: writing one byte from a static buffer to a descriptor we hold.
@@ -124,12 +122,12 @@ impl Entry {
                 return Err(Error::last(format!("join cgroup {}", dir.display())).field("linux.cgroupsPath"));
             }
         }
-        self.close_in_child();
         Ok(())
     }
 
-    /// Child side: close this copy of the descriptors (the parent's copy is
-    /// its own to drop).
+    /// Child side, for an entry the child got by fork (a copy of the
+    /// parent's, never dropped in the child): close the child's copy of the
+    /// descriptors. An entry the child owns closes them when dropped.
     pub fn close_in_child(&self) {
         for fd in self.tasks.iter().map(|(f, _)| f).chain(self.v2.as_ref().map(|(f, _)| f)) {
             // SAFETY: closing the child's copy of a descriptor; the child never

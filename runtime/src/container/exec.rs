@@ -157,7 +157,9 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
             if pid == 0 {
                 // SAFETY: closing our copy of the parent's end in the child.
                 unsafe { libc::close(parent_chan.raw_fd()) };
-                let setup = entry.join_self().and_then(|()| child(&p, &joins, &child_chan, console_target.as_ref(), o.preserve_fds, filter.as_ref(), &lsm_writes));
+                let joined = entry.join_self();
+                entry.close_in_child();
+                let setup = joined.and_then(|()| child(&p, &joins, &child_chan, console_target.as_ref(), o.preserve_fds, filter.as_ref(), &lsm_writes));
                 let e = match setup {
                     Err(e) => e,
                     Ok(never) => match never {},

@@ -145,16 +145,19 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
         namespaces::enter(j)?;
     }
     // Into the v1 cgroups (cgroup2 took us at birth) once the parent has
-    // made them, then the cgroup namespace rooted there. Called before the
-    // first cgroup mount, or after the last mount: so createRuntime hooks
-    // and everything after find the init in place.
+    // made them, then the cgroup namespace rooted there. As late as it can
+    // be, so that the parent's cgroup work overlaps our mounts: before the
+    // first cgroup mount, before any hook (hooks look the init up in its
+    // cgroups), else once the rootfs is final, before privileges go.
     let placed = std::cell::Cell::new(false);
     let place = || -> Result<()> {
         if placed.replace(true) {
             return Ok(());
         }
         ctx.chan.expect(Msg::Placed)?;
-        crate::cgroups::entry::Entry::from_tasks(ctx.chan.take_fds(), ctx.v1_dirs.to_vec())?.join_self()?;
+        let v1 = crate::cgroups::entry::Entry::from_tasks(ctx.chan.take_fds(), ctx.v1_dirs.to_vec())?;
+        v1.join_self()?;
+        drop(v1);
         if plan.new_cgroupns {
             namespaces::unshare(libc::CLONE_NEWCGROUP, "cgroup namespace")?;
         }
@@ -174,17 +177,18 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
         place: &place,
     };
     rootfs::prepare(&rctx)?;
-    place()?;
 
     #[allow(deprecated)]
     let wants_hooks = spec.hooks().as_ref().is_some_and(|h| {
         h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
     });
     if wants_hooks {
+        place()?;
         ctx.chan.send(&Msg::NeedHooks)?;
         ctx.chan.expect(Msg::HooksDone)?;
     }
     if let Some(h) = spec.hooks().as_ref().and_then(|h| h.create_container().as_ref()) {
+        place()?;
         // SAFETY: getpid has no preconditions.
         let pid = unsafe { libc::getpid() };
         hooks::run_all("createContainer", h, &hook_state(ctx.id, "creating", pid, ctx.bundle))?;
@@ -216,6 +220,7 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
         console::make_controlling(slave.as_fd())?;
     }
     rootfs::finalize(&rctx)?;
+    place()?;
 
     let cwd = rootfs::open_dir_in_root(Path::new("/"), process.cwd(), true).map_err(|e| e.field("process.cwd"))?;
     // SAFETY: fchdir on a directory descriptor we own.

@@ -64,7 +64,8 @@ pub struct RootfsCtx<'a> {
     /// hosts only; the caller refuses a label elsewhere).
     pub mount_context: Option<&'a str>,
     /// Waits until the process is in its cgroups (and cgroup namespace):
-    /// called before the first cgroup mount and after the last mount.
+    /// called before the first cgroup mount (the caller calls it later
+    /// otherwise).
     pub place: &'a dyn Fn() -> Result<()>,
 }
 
@@ -118,7 +119,6 @@ pub fn prepare(ctx: &RootfsCtx) -> Result<()> {
         }
         mounts::mount_entry(ctx, root.as_fd(), i, m)?;
     }
-    (ctx.place)()?;
 
     let dev_is_bind = mounts.iter().any(|m| {
         is_dest(m, "/dev") && (m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind"))
