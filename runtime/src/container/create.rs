@@ -161,7 +161,7 @@ fn build(
     let linux = spec.linux().as_ref();
     // Only the cgroup2 directory before the clone: the init is born in it.
     // The v1 directories and every resource limit follow while the init
-    // mounts its rootfs (it waits for them before its first cgroup mount).
+    // mounts its rootfs (it waits for them when it must join: see init.rs).
     placement.create_v2()?;
 
     // The start gate. The init holds it open read-write, so its read blocks
@@ -242,8 +242,9 @@ fn build(
     };
     parent_chan.send(&Msg::Go).map_err(init_error)?;
 
-    // Limits before Placed: the init creates device nodes next, and a v1
-    // device list is rewritten rule by rule (deny all, then each allow).
+    // Limits before Placed, so that no member of the cgroups ever sees them
+    // half-done: a v1 device list is rewritten rule by rule (deny all, then
+    // each allow), and a member creating /dev/null in between gets EPERM.
     placement.create()?;
     cgroups::apply::apply_config(placement, linux)?;
     let v1 = cgroups::entry::Entry::open(&v1_dirs)?;
