@@ -70,9 +70,9 @@ pub fn has_target(target: &str) -> bool {
     let out = Command::new(rustc).args(["--print", "target-libdir", "--target", target]).output();
     match out {
         Ok(o) if o.status.success() => {
+            // rustc prints the directory whether or not the target is installed.
             let dir = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            Path::new(&dir).join("libstd.rlib").exists()
-                || std::fs::read_dir(&dir).map_or(false, |d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-")))
+            std::fs::read_dir(&dir).is_ok_and(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-")))
         }
         _ => false,
     }
