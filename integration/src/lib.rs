@@ -8,6 +8,7 @@
 //! the test cgroups and the directory itself, even when the test panicked.
 
 pub mod image;
+pub mod sandbox;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -652,6 +653,11 @@ pub fn show(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// A command's stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 /// Sends SIGTERM to `child`, waits up to `grace` for it, then SIGKILLs it.

@@ -17,20 +17,17 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use integration::{
-    cgroup_children, cgroup_dirs, image::busybox_rootfs_tar, kill_pids, mounts_under, pids_matching,
-    remove_cgroup_tree, run_in_pty, run_timeout, runtime_calls, runtime_list, runtime_under_test, runtime_wrapper,
-    show, stop_child, unique_id, unmount_under, which,
+    cgroup_dirs, image::busybox_rootfs_tar, kill_pids, pids_matching, run_in_pty, run_timeout, runtime_calls,
+    runtime_wrapper, sandbox::Sandbox, show, stdout, stop_child, unique_id, which,
 };
 
 const IMAGE: &str = "berth-busybox:test";
 
 struct Dockerd {
-    dir: PathBuf,
     client: PathBuf,
-    runtime: PathBuf,
-    /// Our cgroup parent, relative to the hierarchy roots.
-    cgroup: String,
     child: Option<Child>,
+    /// Dropped after Dockerd's own Drop has stopped dockerd and its processes.
+    sb: Sandbox,
 }
 
 impl Dockerd {
@@ -44,13 +41,9 @@ impl Dockerd {
             eprintln!("\n!!! SKIPPING docker tests: dockerd/docker not installed (scripts/setup.sh --tests installs docker.io) !!!\n");
             return None;
         };
-        let tag = unique_id("dk");
-        let dir = std::env::temp_dir().join(format!("berth-{tag}"));
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let runtime = runtime_under_test();
-        let mut d = Dockerd { client, runtime, cgroup: format!("berth-test/{tag}"), dir, child: None };
         // Docker passes --root itself (<exec-root>/runtime-runc/moby).
-        let wrapper = runtime_wrapper(&d.dir, &d.runtime, &[]);
+        let mut d = Dockerd { client, child: None, sb: Sandbox::new("dk", "exec/runtime-runc/moby") };
+        let wrapper = runtime_wrapper(&d.sb.dir, &d.sb.runtime, &[]);
         let config = format!(
             r#"{{
   "exec-opts": ["native.cgroupdriver=cgroupfs"],
@@ -61,17 +54,17 @@ impl Dockerd {
   "storage-driver": "overlay2",
   "deprecated-key-path": "{key}"
 }}"#,
-            cgroup = d.cgroup,
+            cgroup = d.sb.cgroup,
             wrapper = wrapper.display(),
-            key = d.dir.join("key.json").display(),
+            key = d.sb.dir.join("key.json").display(),
         );
-        std::fs::write(d.dir.join("daemon.json"), config).unwrap();
-        let log = std::fs::File::create(d.dir.join("dockerd.log")).unwrap();
+        std::fs::write(d.sb.dir.join("daemon.json"), config).unwrap();
+        let log = std::fs::File::create(d.sb.dir.join("dockerd.log")).unwrap();
         let mut cmd = Command::new("dockerd");
-        cmd.arg("--config-file").arg(d.dir.join("daemon.json"));
-        cmd.arg("--data-root").arg(d.dir.join("data"));
-        cmd.arg("--exec-root").arg(d.dir.join("exec"));
-        cmd.arg("--pidfile").arg(d.dir.join("docker.pid"));
+        cmd.arg("--config-file").arg(d.sb.dir.join("daemon.json"));
+        cmd.arg("--data-root").arg(d.sb.dir.join("data"));
+        cmd.arg("--exec-root").arg(d.sb.dir.join("exec"));
+        cmd.arg("--pidfile").arg(d.sb.dir.join("docker.pid"));
         cmd.arg("-H").arg(format!("unix://{}", d.sock().display()));
         cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
         d.child = Some(cmd.spawn().expect("spawn dockerd"));
@@ -83,7 +76,7 @@ impl Dockerd {
             assert!(Instant::now() < deadline, "dockerd did not come up; log:\n{}", d.log());
             std::thread::sleep(Duration::from_millis(100));
         }
-        let tar = d.dir.join("rootfs.tar");
+        let tar = d.sb.dir.join("rootfs.tar");
         std::fs::write(&tar, busybox_rootfs_tar().expect("busybox rootfs")).unwrap();
         let out = d.docker(&["import", "--change", "ENV PATH=/bin", &tar.display().to_string(), IMAGE]);
         assert!(out.status.success(), "docker import: {}", show(&out));
@@ -91,23 +84,18 @@ impl Dockerd {
     }
 
     fn sock(&self) -> PathBuf {
-        self.dir.join("docker.sock")
-    }
-
-    /// The runtime's state directory, as Docker's runc shim gives it.
-    fn state(&self) -> PathBuf {
-        self.dir.join("exec/runtime-runc/moby")
+        self.sb.dir.join("docker.sock")
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("dockerd.log")).unwrap_or_default()
+        std::fs::read_to_string(self.sb.dir.join("dockerd.log")).unwrap_or_default()
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.client);
         cmd.args(args).stdin(Stdio::null());
         cmd.env("DOCKER_HOST", format!("unix://{}", self.sock().display()));
-        cmd.env("DOCKER_CONFIG", self.dir.join("client"));
+        cmd.env("DOCKER_CONFIG", self.sb.dir.join("client"));
         cmd
     }
 
@@ -123,12 +111,12 @@ impl Dockerd {
     }
 
     fn calls(&self) -> String {
-        runtime_calls(&self.dir)
+        runtime_calls(&self.sb.dir)
     }
 
     /// Host path of a container's cgroup file in a v1 hierarchy.
     fn cgroup_file(&self, ctl: &str, id: &str, file: &str) -> String {
-        let dir = cgroup_dirs(&format!("{}/{id}", self.cgroup))
+        let dir = cgroup_dirs(&format!("{}/{id}", self.sb.cgroup))
             .into_iter()
             .find(|d| d.starts_with(Path::new("/sys/fs/cgroup").join(ctl)))
             .unwrap_or_else(|| panic!("no {ctl} cgroup for {id}"));
@@ -137,19 +125,10 @@ impl Dockerd {
 
     /// No container, runtime state, container cgroup or container mount left.
     fn assert_clean(&self) {
-        let ps = self.docker(&["ps", "-a", "-q"]);
-        assert!(String::from_utf8_lossy(&ps.stdout).trim().is_empty(), "containers left: {}", show(&ps));
-        let left = runtime_list(&self.runtime, &self.state());
-        assert!(left.is_empty(), "runtime state left in {}: {left:?}", self.state().display());
-        let cgroups = cgroup_children(&self.cgroup);
-        assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
         // dockerd's own mounts (data root overlay2, exec root netns dir) stay
         // until Drop; a container's (rootfs, shm, network namespace) must not.
-        let mounts: Vec<String> = mounts_under(&self.dir)
-            .into_iter()
-            .filter(|m| m.contains("/merged") || m.contains("/mounts/") || m.contains("/netns/"))
-            .collect();
-        assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+        let container_mount = |m: &str| m.contains("/merged") || m.contains("/mounts/") || m.contains("/netns/");
+        self.sb.assert_clean(&self.docker(&["ps", "-a", "-q"]), |_| false, |m| !container_mount(m));
     }
 }
 
@@ -164,23 +143,11 @@ impl Drop for Dockerd {
         if let Some(mut child) = self.child.take() {
             stop_child(&mut child, Duration::from_secs(20));
         }
-        let needle = self.dir.display().to_string();
+        let needle = self.sb.dir.display().to_string();
         for bin in ["containerd-shim-runc-v2", "containerd", "dockerd"] {
             kill_pids(&pids_matching(bin, &needle));
         }
-        for id in runtime_list(&self.runtime, &self.state()) {
-            let mut cmd = Command::new(&self.runtime);
-            cmd.arg("--root").arg(self.state()).args(["delete", "--force", &id]);
-            let _ = run_timeout(cmd, Duration::from_secs(20));
-        }
-        unmount_under(&self.dir);
-        remove_cgroup_tree(&self.cgroup);
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 #[test]

@@ -10,25 +10,20 @@
 //! conmon of ours left (by pid), unmounts and deletes the directory and
 //! removes the cgroup tree, even when the test failed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use integration::{
-    cgroup_children, image::busybox_rootfs_tar, kill_pids, mounts_under, pids_matching, remove_cgroup_tree,
-    run_in_pty, run_timeout, runtime_calls, runtime_list, runtime_under_test, runtime_wrapper, show, unique_id,
-    unmount_under, which,
+    image::busybox_rootfs_tar, kill_pids, pids_matching, run_in_pty, run_timeout, runtime_calls, runtime_wrapper,
+    sandbox::Sandbox, show, stdout, unique_id, which,
 };
 
 const IMAGE: &str = "localhost/berth-busybox:test";
 
 struct Podman {
-    dir: PathBuf,
-    runtime: PathBuf,
-    /// The runtime's state directory (the wrapper's `--root`).
-    state: PathBuf,
-    /// Our cgroup parent, relative to the hierarchy roots.
-    cgroup: String,
+    /// Dropped after Podman's own Drop has removed the containers.
+    sb: Sandbox,
 }
 
 impl Podman {
@@ -39,14 +34,9 @@ impl Podman {
             eprintln!("\n!!! SKIPPING podman tests: podman/conmon not installed (scripts/setup.sh --tests installs them) !!!\n");
             return None;
         }
-        let tag = unique_id("pm");
-        let dir = std::env::temp_dir().join(format!("berth-{tag}"));
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let runtime = runtime_under_test();
-        let state = dir.join("state");
-        let p = Podman { runtime, state, cgroup: format!("berth-test/{tag}"), dir };
-        let wrapper = runtime_wrapper(&p.dir, &p.runtime, &["--root", &p.state.display().to_string()]);
-        let d = |s: &str| p.dir.join(s).display().to_string();
+        let p = Podman { sb: Sandbox::new("pm", "state") };
+        let wrapper = runtime_wrapper(&p.sb.dir, &p.sb.runtime, &["--root", &p.sb.state.display().to_string()]);
+        let d = |s: &str| p.sb.dir.join(s).display().to_string();
         // lock_type "file": the default SHM locks (/dev/shm/libpod_lock) are
         // shared by every Podman on the machine. static_dir is left to its
         // default (under graphroot): conmon's cleanup command passes --root
@@ -62,14 +52,14 @@ impl Podman {
             wrapper = wrapper.display(),
             net = d("net"),
         );
-        std::fs::write(p.dir.join("containers.conf"), conf).unwrap();
+        std::fs::write(p.sb.dir.join("containers.conf"), conf).unwrap();
         let storage = format!(
             "[storage]\ndriver = \"overlay\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
             d("graph"),
             d("run")
         );
-        std::fs::write(p.dir.join("storage.conf"), storage).unwrap();
-        let tar = p.dir.join("rootfs.tar");
+        std::fs::write(p.sb.dir.join("storage.conf"), storage).unwrap();
+        let tar = p.sb.dir.join("rootfs.tar");
         std::fs::write(&tar, busybox_rootfs_tar().expect("busybox rootfs")).unwrap();
         let out = p.podman(&["import", "--change", "ENV=PATH=/bin", &tar.display().to_string(), IMAGE]);
         assert!(out.status.success(), "podman import: {}", show(&out));
@@ -79,8 +69,8 @@ impl Podman {
     fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("podman");
         cmd.args(args).stdin(Stdio::null());
-        cmd.env("CONTAINERS_CONF", self.dir.join("containers.conf"));
-        cmd.env("CONTAINERS_STORAGE_CONF", self.dir.join("storage.conf"));
+        cmd.env("CONTAINERS_CONF", self.sb.dir.join("containers.conf"));
+        cmd.env("CONTAINERS_STORAGE_CONF", self.sb.dir.join("storage.conf"));
         cmd
     }
 
@@ -90,7 +80,7 @@ impl Podman {
 
     /// `podman run` arguments every test container gets.
     fn run_args(&self) -> Vec<String> {
-        vec!["run".into(), "--network".into(), "none".into(), format!("--cgroup-parent=/{}", self.cgroup)]
+        vec!["run".into(), "--network".into(), "none".into(), format!("--cgroup-parent=/{}", self.sb.cgroup)]
     }
 
     fn run(&self, extra: &[&str]) -> Output {
@@ -100,45 +90,26 @@ impl Podman {
     }
 
     fn calls(&self) -> String {
-        runtime_calls(&self.dir)
+        runtime_calls(&self.sb.dir)
     }
 
     /// Nothing of the test's containers is left: no Podman container, no
     /// runtime state, no container cgroup (conmon's own cgroup may stay
     /// until Drop), no mount but the storage driver's own.
     fn assert_clean(&self) {
-        let ps = self.podman(&["ps", "-a", "-q"]);
-        assert!(String::from_utf8_lossy(&ps.stdout).trim().is_empty(), "containers left: {}", show(&ps));
-        let left = runtime_list(&self.runtime, &self.state);
-        assert!(left.is_empty(), "runtime state left in {}: {left:?}", self.state.display());
-        let cgroups: Vec<PathBuf> =
-            cgroup_children(&self.cgroup).into_iter().filter(|p| !p.ends_with("conmon")).collect();
-        assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
-        let mounts: Vec<String> = mounts_under(&self.dir)
-            .into_iter()
-            .filter(|m| !Path::new(m).ends_with("graph/overlay"))
-            .collect();
-        assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+        self.sb.assert_clean(
+            &self.podman(&["ps", "-a", "-q"]),
+            |p| p.ends_with("conmon"),
+            |m| Path::new(m).ends_with("graph/overlay"),
+        );
     }
 }
 
 impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.podman(&["rm", "--all", "--force", "--time", "0"]);
-        kill_pids(&pids_matching("conmon", &self.dir.display().to_string()));
-        for id in runtime_list(&self.runtime, &self.state) {
-            let mut cmd = Command::new(&self.runtime);
-            cmd.arg("--root").arg(&self.state).args(["delete", "--force", &id]);
-            let _ = run_timeout(cmd, Duration::from_secs(20));
-        }
-        unmount_under(&self.dir);
-        remove_cgroup_tree(&self.cgroup);
-        let _ = std::fs::remove_dir_all(&self.dir);
+        kill_pids(&pids_matching("conmon", &self.sb.dir.display().to_string()));
     }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 #[test]
@@ -184,7 +155,7 @@ fn podman_run_detached_exec_stop_rm() {
 
     // The container sits in our cgroup parent.
     let cg = p.podman(&["exec", &name, "cat", "/proc/1/cgroup"]);
-    assert!(stdout(&cg).contains(&format!("/{}/libpod-{id}", p.cgroup)), "{}", show(&cg));
+    assert!(stdout(&cg).contains(&format!("/{}/libpod-{id}", p.sb.cgroup)), "{}", show(&cg));
 
     let out = p.podman(&["pause", &name]);
     assert!(out.status.success(), "pause: {}", show(&out));

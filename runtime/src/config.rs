@@ -111,7 +111,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         if !p.cwd().is_absolute() {
             return Err(Error::msg(format!("process.cwd {:?} is not an absolute path", p.cwd())).field("process.cwd"));
         }
-        crate::process::validate_rlimits(p.rlimits().as_deref().unwrap_or(&[]))?;
+        crate::rlimits::validate_rlimits(p.rlimits().as_deref().unwrap_or(&[]))?;
         for (i, e) in p.env().as_deref().unwrap_or(&[]).iter().enumerate() {
             if !e.contains('=') {
                 return Err(Error::msg(format!("env entry {e:?} is not KEY=value")).field(format!("process.env[{i}]")));

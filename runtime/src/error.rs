@@ -17,6 +17,17 @@ pub struct Error {
     pub field: Option<String>,
     /// The underlying OS error, if the failure came from a syscall.
     pub os: Option<io::Error>,
+    /// What callers may act on; the message is for people only.
+    pub kind: Kind,
+}
+
+/// The failures a caller handles differently from the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Anything not named below.
+    Other,
+    /// The container has no state (e.g. `delete --force` treats it as done).
+    NotFound,
 }
 
 /// Result alias used across the crate.
@@ -25,12 +36,17 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// An error with no OS cause (bad input, refused state, ...).
     pub fn msg(step: impl Into<String>) -> Self {
-        Error { step: step.into(), field: None, os: None }
+        Error { step: step.into(), field: None, os: None, kind: Kind::Other }
+    }
+
+    /// An error for a container that has no state.
+    pub fn not_found(step: impl Into<String>) -> Self {
+        Error { kind: Kind::NotFound, ..Self::msg(step) }
     }
 
     /// An error caused by an OS error.
     pub fn os(step: impl Into<String>, err: io::Error) -> Self {
-        Error { step: step.into(), field: None, os: Some(err) }
+        Error { step: step.into(), field: None, os: Some(err), kind: Kind::Other }
     }
 
     /// An error from `errno` as the last syscall left it.
@@ -58,6 +74,11 @@ impl Error {
     /// The raw OS errno, if any.
     pub fn raw_os_error(&self) -> Option<i32> {
         self.os.as_ref().and_then(|e| e.raw_os_error())
+    }
+
+    /// Whether the container this error is about has no state.
+    pub fn is_not_found(&self) -> bool {
+        self.kind == Kind::NotFound
     }
 }
 
@@ -117,5 +138,13 @@ mod tests {
     #[test]
     fn display_without_os_error() {
         assert_eq!(Error::msg("container \"x\" does not exist").to_string(), "container \"x\" does not exist");
+    }
+
+    #[test]
+    fn not_found_survives_context_and_keeps_the_message() {
+        let e = Error::not_found("container \"x\" does not exist").context("delete");
+        assert!(e.is_not_found());
+        assert_eq!(e.to_string(), "delete: container \"x\" does not exist");
+        assert!(!Error::msg("container \"x\" does not exist").is_not_found());
     }
 }

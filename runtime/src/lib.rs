@@ -16,6 +16,7 @@ pub mod lsm;
 pub mod namespaces;
 pub mod procfs;
 pub mod process;
+pub mod rlimits;
 pub mod rootfs;
 pub mod seccomp;
 pub mod signals;

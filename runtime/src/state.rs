@@ -190,7 +190,7 @@ impl Root {
 
 /// The error for an id with no state.
 pub fn not_exist(id: &str) -> Error {
-    Error::msg(format!("container {id:?} does not exist"))
+    Error::not_found(format!("container {id:?} does not exist"))
 }
 
 fn read_state(dir: &Path, id: &str) -> Result<State> {

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
-use berth::{capabilities, console, process};
+use berth::{capabilities, console, process, rlimits};
 use oci_spec::runtime::{LinuxCapabilities, PosixRlimit, User};
 
 fn is_root() -> bool {
@@ -94,7 +94,7 @@ fn rlimits_are_set_and_errors_name_the_field() {
     in_child(|| {
         let limits: Vec<PosixRlimit> =
             json(r#"[{"type":"RLIMIT_NOFILE","soft":1024,"hard":2048},{"type":"RLIMIT_CORE","soft":0,"hard":0}]"#);
-        process::set_rlimits(&limits).map_err(|e| e.to_string())?;
+        rlimits::set_rlimits(&limits).map_err(|e| e.to_string())?;
         let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: `r` is writable.
         unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
@@ -107,7 +107,7 @@ fn rlimits_are_set_and_errors_name_the_field() {
         // failure is the same on every host.
         caps::drop(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_RESOURCE).map_err(|e| e.to_string())?;
         let too_high: Vec<PosixRlimit> = json(r#"[{"type":"RLIMIT_NOFILE","soft":30000,"hard":30000}]"#);
-        let err = process::set_rlimits(&too_high).unwrap_err().to_string();
+        let err = rlimits::set_rlimits(&too_high).unwrap_err().to_string();
         check(
             "error",
             err.as_str(),

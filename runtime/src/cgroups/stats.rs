@@ -180,6 +180,12 @@ pub fn kv(text: &str) -> BTreeMap<String, u64> {
     text.lines().filter_map(|l| l.split_once(' ')).filter_map(|(k, v)| Some((k.to_string(), v.trim().parse().ok()?))).collect()
 }
 
+/// A "key value" file; a missing one reads as empty, so its keys read as 0
+/// the way `num` reads a missing file.
+fn kv_file(dir: &Path, f: &str) -> BTreeMap<String, u64> {
+    kv(&read(dir, f).unwrap_or_default())
+}
+
 fn list(dir: &Path, f: &str) -> Vec<u64> {
     read(dir, f).map(|s| s.split_whitespace().filter_map(|x| x.parse().ok()).collect()).unwrap_or_default()
 }
@@ -195,20 +201,20 @@ pub fn collect(p: &Placement) -> Stats {
             s.cpu.usage.percpu_kernel = list(d, "cpuacct.usage_percpu_sys");
             s.cpu.usage.percpu_user = list(d, "cpuacct.usage_percpu_user");
             // cpuacct.stat counts USER_HZ ticks.
-            let st = kv(&read(d, "cpuacct.stat").unwrap_or_default());
+            let st = kv_file(d, "cpuacct.stat");
             let tick = 1_000_000_000 / clock_ticks();
             s.cpu.usage.user = st.get("user").copied().unwrap_or(0) * tick;
             s.cpu.usage.kernel = st.get("system").copied().unwrap_or(0) * tick;
         }
         (None, Some(d)) => {
-            let st = kv(&read(d, "cpu.stat").unwrap_or_default());
+            let st = kv_file(d, "cpu.stat");
             let g = |k: &str| st.get(k).copied().unwrap_or(0) * 1000;
             (s.cpu.usage.total, s.cpu.usage.user, s.cpu.usage.kernel) = (g("usage_usec"), g("user_usec"), g("system_usec"));
         }
         _ => {}
     }
     if let Some(d) = p.v1_dir("cpu").or(v2) {
-        let st = kv(&read(d, "cpu.stat").unwrap_or_default());
+        let st = kv_file(d, "cpu.stat");
         let g = |k: &str| st.get(k).copied().unwrap_or(0);
         s.cpu.throttling = Throttling {
             periods: g("nr_periods"),
@@ -263,7 +269,7 @@ fn entry(d: &Path, pre: &str) -> MemoryEntry {
 }
 
 fn memory_v1(d: &Path, m: &mut Memory) {
-    m.raw = kv(&read(d, "memory.stat").unwrap_or_default());
+    m.raw = kv_file(d, "memory.stat");
     m.cache = m.raw.get("cache").copied().unwrap_or(0);
     m.usage = entry(d, "memory.");
     m.swap = entry(d, "memory.memsw.");
@@ -272,9 +278,9 @@ fn memory_v1(d: &Path, m: &mut Memory) {
 }
 
 fn memory_v2(d: &Path, m: &mut Memory) {
-    m.raw = kv(&read(d, "memory.stat").unwrap_or_default());
+    m.raw = kv_file(d, "memory.stat");
     m.cache = m.raw.get("file").copied().unwrap_or(0);
-    let events = kv(&read(d, "memory.events").unwrap_or_default());
+    let events = kv_file(d, "memory.events");
     let limit = |f: &str| read(d, f).map(|s| s.trim().parse().unwrap_or(u64::MAX)).unwrap_or(0);
     m.usage = MemoryEntry { limit: limit("memory.max"), usage: num(d, "memory.current"), max: num(d, "memory.peak"), failcnt: events.get("max").copied().unwrap_or(0) };
     m.swap = MemoryEntry { limit: limit("memory.swap.max"), usage: num(d, "memory.swap.current"), max: num(d, "memory.swap.peak"), failcnt: 0 };
@@ -349,7 +355,7 @@ fn hugetlb(p: &Placement, out: &mut BTreeMap<String, Hugetlb>) {
             }
         } else {
             let Some(cur) = read(dir, &format!("hugetlb.{size}.current")) else { continue };
-            let ev = kv(&read(dir, &format!("hugetlb.{size}.events")).unwrap_or_default());
+            let ev = kv_file(dir, &format!("hugetlb.{size}.events"));
             Hugetlb { usage: cur.trim().parse().unwrap_or(0), max: 0, failcnt: ev.get("max").copied().unwrap_or(0) }
         };
         out.insert(size, h);

@@ -9,7 +9,7 @@ use crate::config;
 use crate::error::{Error, Result};
 use crate::state::{Root, Status};
 use crate::sync::{self, Msg};
-use crate::{capabilities, console, namespaces, process};
+use crate::{capabilities, console, namespaces, process, rlimits};
 use oci_spec::runtime::{Capability, LinuxCapabilities, Process};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -338,7 +338,7 @@ fn child(
     if let Some(adj) = p.oom_score_adj() {
         process::set_oom_score_adj(adj)?;
     }
-    process::set_rlimits(p.rlimits().as_deref().unwrap_or(&[]))?;
+    rlimits::set_rlimits(p.rlimits().as_deref().unwrap_or(&[]))?;
     if let Some(s) = p.scheduler() {
         process::set_scheduler(s)?;
     }

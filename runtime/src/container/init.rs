@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, CgroupMount, RootfsCtx};
 use crate::sync::{Channel, Msg};
-use crate::{capabilities, console, hooks, process};
+use crate::{capabilities, console, hooks, process, rlimits};
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
@@ -232,7 +232,7 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
     if !ctx.no_new_keyring {
         join_session_keyring(ctx.id)?;
     }
-    process::set_rlimits(process.rlimits().as_deref().unwrap_or(&[]))?;
+    rlimits::set_rlimits(process.rlimits().as_deref().unwrap_or(&[]))?;
     if let Some(s) = process.scheduler() {
         process::set_scheduler(s)?;
     }

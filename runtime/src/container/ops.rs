@@ -163,13 +163,13 @@ fn cgroups_thaw(st: &State) {
 pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     let locked = match root.lock(id) {
         Ok(l) => l,
-        Err(e) if force && is_not_exist(&e) => return Ok(()),
+        Err(e) if force && e.is_not_found() => return Ok(()),
         Err(e) => return Err(e),
     };
     let st = match locked.load(id) {
         Ok(st) => st,
         // A directory without a state file is a create that died half-way.
-        Err(e) if is_not_exist(&e) => return locked.remove(),
+        Err(e) if e.is_not_found() => return locked.remove(),
         Err(e) => return Err(e),
     };
     let status = st.status(&locked.dir);
@@ -179,10 +179,6 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         s => return Err(Error::msg(format!("cannot delete container {id} that is not stopped: {}", s.as_str()))),
     }
     destroy(&locked, &st)
-}
-
-fn is_not_exist(e: &Error) -> bool {
-    e.os.is_none() && e.step.ends_with("does not exist")
 }
 
 /// SIGKILL the init (and, without its own pid namespace, everything in its

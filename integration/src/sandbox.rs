@@ -1,0 +1,68 @@
+//! What the Docker and Podman tests share around their engine: a private
+//! directory, the runtime under test and its state directory, a cgroup
+//! parent of their own, and the clean-up of all of it.
+//!
+//! An engine's guard holds a [`Sandbox`] as a field: the guard's own Drop
+//! ends the engine's containers and processes first, then the Sandbox's Drop
+//! (which runs after it) deletes the runtime state left, unmounts, removes
+//! the cgroup tree and the directory, even when the test failed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::{
+    cgroup_children, mounts_under, remove_cgroup_tree, run_timeout, runtime_list, runtime_under_test, show, unique_id,
+    unmount_under,
+};
+
+/// A test's private directory, runtime and cgroup parent.
+pub struct Sandbox {
+    /// Temporary directory holding the engine's configuration and storage,
+    /// the runtime wrapper and its log.
+    pub dir: PathBuf,
+    /// The runtime under test.
+    pub runtime: PathBuf,
+    /// The runtime's state directory (its `--root`).
+    pub state: PathBuf,
+    /// Our cgroup parent, relative to the hierarchy roots.
+    pub cgroup: String,
+}
+
+impl Sandbox {
+    /// A new directory `berth-<unique tag>` under the temporary directory,
+    /// with the runtime's state at `state` inside it.
+    pub fn new(tag: &str, state: &str) -> Sandbox {
+        let tag = unique_id(tag);
+        let dir = std::env::temp_dir().join(format!("berth-{tag}"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let runtime = runtime_under_test();
+        Sandbox { runtime, state: dir.join(state), cgroup: format!("berth-test/{tag}"), dir }
+    }
+
+    /// Nothing of the test's containers is left: `ps` (the engine's
+    /// `ps -a -q`) lists none, the runtime holds no state, and no cgroup or
+    /// mount is left but those the engine keeps for itself until Drop.
+    pub fn assert_clean(&self, ps: &Output, engine_cgroup: impl Fn(&Path) -> bool, engine_mount: impl Fn(&str) -> bool) {
+        assert!(String::from_utf8_lossy(&ps.stdout).trim().is_empty(), "containers left: {}", show(ps));
+        let left = runtime_list(&self.runtime, &self.state);
+        assert!(left.is_empty(), "runtime state left in {}: {left:?}", self.state.display());
+        let cgroups: Vec<PathBuf> = cgroup_children(&self.cgroup).into_iter().filter(|p| !engine_cgroup(p)).collect();
+        assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+        let mounts: Vec<String> = mounts_under(&self.dir).into_iter().filter(|m| !engine_mount(m)).collect();
+        assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for id in runtime_list(&self.runtime, &self.state) {
+            let mut cmd = Command::new(&self.runtime);
+            cmd.arg("--root").arg(&self.state).args(["delete", "--force", &id]);
+            let _ = run_timeout(cmd, Duration::from_secs(20));
+        }
+        unmount_under(&self.dir);
+        remove_cgroup_tree(&self.cgroup);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
