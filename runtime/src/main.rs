@@ -300,6 +300,7 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
     0
 }
 
+#[cfg_attr(test, allow(dead_code))] // reached only from the C `main`, not built for tests
 fn run_cli() {
     let cli = parse_cli();
     let format = if cli.log_format == "json" { logging::Format::Json } else { logging::Format::Text };
@@ -325,6 +326,7 @@ fn run_cli() {
 /// tree for one parse, and tearing it down again costs as much as a fifth of
 /// the instructions of a short invocation (berth runs up to three times per
 /// container). The process exits soon after; the kernel reclaims it all.
+#[cfg_attr(test, allow(dead_code))] // reached only from the C `main`, not built for tests
 fn parse_cli() -> Cli {
     use clap::{CommandFactory, FromArgMatches};
     let mut cmd = Cli::command();
@@ -334,6 +336,7 @@ fn parse_cli() -> Cli {
     cli
 }
 
+#[cfg_attr(test, allow(dead_code))] // reached only from the C `main`, not built for tests
 fn dispatch(cli: Cli) -> Result<i32> {
     if cli.version {
         print!("{}", berth::features::version_text());
@@ -423,6 +426,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
+#[cfg_attr(test, allow(dead_code))] // reached only from the C `main`, not built for tests
 fn create_opts(a: CreateArgs) -> CreateOpts {
     let console = match a.console_socket {
         Some(p) => container::Console::Socket(p),
