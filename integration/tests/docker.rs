@@ -266,3 +266,24 @@ fn docker_run_interactive_tty() {
     assert!(d.calls().contains("--console-socket"), "{}", d.calls());
     d.assert_clean();
 }
+
+#[test]
+fn docker_exec_interactive_tty() {
+    let Some(d) = Dockerd::start() else { return };
+    let name = unique_id("dx");
+    let out = d.run(&["-d", "--name", &name, IMAGE, "sleep", "1000"]);
+    assert!(out.status.success(), "{}\ncalls:\n{}", show(&out), d.calls());
+    // containerd's runc shim runs `exec --console-socket S --process P`; the
+    // pty comes back through the socket and docker copies it to ours.
+    let cmd = d.cmd(&["exec", "-it", &name, "sh", "-c", "tty; read x; echo got-$x; exit 6"]);
+    let (code, out) = run_in_pty(cmd, 30, 100, b"abc\r", Duration::from_millis(2000), Duration::from_secs(60));
+    assert_eq!(code, Some(6), "output: {out:?}\ncalls:\n{}", d.calls());
+    assert!(out.contains("/dev/pts/"), "{out:?}");
+    assert!(out.contains("got-abc"), "{out:?}");
+    let calls = d.calls();
+    assert!(calls.lines().any(|l| (l.starts_with("exec ") || l.contains(" exec ")) && l.contains("--console-socket")), "no exec with a console socket; calls:\n{calls}");
+    let out = d.docker(&["rm", "-f", &name]);
+    assert!(out.status.success(), "rm -f: {}", show(&out));
+    d.assert_clean();
+}
+

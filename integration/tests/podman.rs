@@ -212,3 +212,23 @@ fn podman_run_interactive_tty() {
     assert!(p.calls().contains("--console-socket"), "{}", p.calls());
     p.assert_clean();
 }
+
+#[test]
+fn podman_exec_interactive_tty() {
+    let Some(p) = Podman::new() else { return };
+    let name = unique_id("px");
+    let out = p.run(&["-d", "--name", &name, IMAGE, "sleep", "1000"]);
+    assert!(out.status.success(), "{}\ncalls:\n{}", show(&out), p.calls());
+    // conmon runs `exec --console-socket S --process P` and copies the pty.
+    let cmd = p.cmd(&["exec", "-it", &name, "sh", "-c", "tty; read x; echo got-$x; exit 6"]);
+    let (code, out) = run_in_pty(cmd, 30, 100, b"abc\r", Duration::from_millis(1500), Duration::from_secs(60));
+    assert_eq!(code, Some(6), "output: {out:?}\ncalls:\n{}", p.calls());
+    assert!(out.contains("/dev/pts/"), "{out:?}");
+    assert!(out.contains("got-abc"), "{out:?}");
+    let calls = p.calls();
+    assert!(calls.lines().any(|l| (l.starts_with("exec ") || l.contains(" exec ")) && l.contains("--console-socket")), "no exec with a console socket; calls:\n{calls}");
+    let out = p.podman(&["rm", "-f", &name]);
+    assert!(out.status.success(), "rm -f: {}", show(&out));
+    p.assert_clean();
+}
+
