@@ -17,21 +17,10 @@ use std::path::Path;
 /// where 2 do, each making the kernel render the file again.
 pub fn read_small(path: impl AsRef<Path>) -> std::io::Result<String> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
     let mut buf = Vec::with_capacity(16384);
-    loop {
-        if buf.len() == buf.capacity() {
-            buf.reserve(buf.capacity());
-        }
-        let spare = buf.capacity() - buf.len();
-        let start = buf.len();
-        buf.resize(start + spare, 0);
-        let n = f.read(&mut buf[start..])?;
-        buf.truncate(start + n);
-        if n == 0 {
-            break;
-        }
-    }
+    // read_to_end fills the spare capacity as it is (no zeroing first) and
+    // grows it only if the file is larger.
+    std::fs::File::open(path)?.read_to_end(&mut buf)?;
     String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 

@@ -45,56 +45,47 @@ pub struct Hierarchy {
 const NOT_CONTROLLERS: &[&str] = &["rw", "ro", "nosuid", "nodev", "noexec", "relatime", "noatime", "clone_children", "xattr", "noprefix", "nsdelegate", "memory_recursiveprot", "memory_localevents", "favordynmods"];
 
 /// Parse /proc/self/mountinfo text for cgroup hierarchies.
+///
+/// Runs on every create, so it works on the text's slices: only cgroup
+/// lines become owned values.
 pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
-    let mut out = Vec::new();
-    // Every mount point in mount order: a hierarchy over-mounted later (at
-    // its own path or above it, e.g. a tmpfs hiding /sys/fs/cgroup/unified)
-    // is out of reach and must not be used.
-    let mut points: Vec<PathBuf> = Vec::new();
-    let mut shadow_at: Vec<usize> = Vec::new();
+    // Every mount point in mount order (still escaped: escaping is per
+    // character and leaves '/' alone, so prefixes compare the same). A
+    // hierarchy over-mounted later, at its own path or above it (a tmpfs
+    // hiding /sys/fs/cgroup/unified, say), is out of reach.
+    let mut points: Vec<&str> = Vec::new();
+    let mut found: Vec<(usize, Hierarchy)> = Vec::new();
     for line in text.lines() {
         let Some((pre, post)) = line.split_once(" - ") else { continue };
-        let pre: Vec<&str> = pre.split(' ').collect();
-        let post: Vec<&str> = post.split(' ').collect();
-        if pre.len() < 5 || post.len() < 3 {
-            continue;
-        }
-        let mountpoint = PathBuf::from(unescape(pre[4]));
-        points.push(mountpoint.clone());
-        let out_before = out.len();
-        match post[0] {
-            "cgroup2" => out.push(Hierarchy { mountpoint, controllers: Vec::new(), v2: true }),
+        let Some(mp) = pre.split(' ').nth(4) else { continue };
+        points.push(mp);
+        let mut post = post.split(' ');
+        let (Some(fstype), Some(_source), Some(options)) = (post.next(), post.next(), post.next()) else { continue };
+        let h = match fstype {
+            "cgroup2" => Hierarchy { mountpoint: PathBuf::from(unescape(mp)), controllers: Vec::new(), v2: true },
             "cgroup" => {
-                let controllers = post[2]
+                let controllers = options
                     .split(',')
                     .filter(|o| !NOT_CONTROLLERS.contains(o) && !o.starts_with("release_agent="))
                     .map(str::to_string)
                     .collect();
-                out.push(Hierarchy { mountpoint, controllers, v2: false });
+                Hierarchy { mountpoint: PathBuf::from(unescape(mp)), controllers, v2: false }
             }
-            _ => {}
+            _ => continue,
+        };
+        found.push((points.len() - 1, h));
+    }
+    let under = |p: &str, base: &str| base == "/" || p == base || (p.starts_with(base) && p.as_bytes().get(base.len()) == Some(&b'/'));
+    let mut out: Vec<Hierarchy> = Vec::new();
+    for (at, h) in found {
+        if points[at + 1..].iter().any(|later| under(points[at], later)) {
+            continue;
         }
-        if out.len() > out_before {
-            shadow_at.push(points.len() - 1);
+        // The same hierarchy may be mounted twice; keep the first mount of each.
+        if !out.iter().any(|o| o.v2 == h.v2 && o.controllers == h.controllers) {
+            out.push(h);
         }
     }
-    let mut i = 0;
-    out.retain(|h| {
-        let at = shadow_at[i];
-        i += 1;
-        !points[at + 1..].iter().any(|later| h.mountpoint.starts_with(later))
-    });
-    // The same hierarchy may be mounted twice; keep the first mount of each.
-    let mut seen: Vec<(Vec<String>, bool)> = Vec::new();
-    out.retain(|h| {
-        let key = (h.controllers.clone(), h.v2);
-        if seen.contains(&key) {
-            false
-        } else {
-            seen.push(key);
-            true
-        }
-    });
     out
 }
 
