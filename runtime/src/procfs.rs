@@ -16,11 +16,32 @@ use std::path::Path;
 /// from 32 bytes, one read per doubling: 8 reads of /proc/self/mountinfo
 /// where 2 do, each making the kernel render the file again.
 pub fn read_small(path: impl AsRef<Path>) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut buf = Vec::with_capacity(16384);
-    // read_to_end fills the spare capacity as it is (no zeroing first) and
-    // grows it only if the file is larger.
-    std::fs::File::open(path)?.read_to_end(&mut buf)?;
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path)?;
+    let mut buf: Vec<u8> = Vec::with_capacity(16384);
+    // Straight into the spare capacity: no zeroing first (a memset of the
+    // buffer per read) and no statx for a size hint that reads 0 anyway.
+    loop {
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity());
+        }
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: read(2) writes at most spare.len() bytes into memory the
+        // vector owns; only the bytes it reports are marked initialised.
+        let n = unsafe { libc::read(f.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            break;
+        }
+        // SAFETY: the kernel initialised these n bytes.
+        unsafe { buf.set_len(buf.len() + n as usize) };
+    }
     String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
@@ -71,6 +92,19 @@ pub fn write(proc_fd: &OwnedFd, rel: &str, data: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_small_reads_pseudo_and_large_files_whole() {
+        let status = read_small("/proc/self/status").unwrap();
+        assert!(status.starts_with("Name:") && status.contains("\nPid:"), "{status}");
+        let big: String = (0..5000).map(|i| format!("{i:07}\n")).collect();
+        let p = std::env::temp_dir().join(format!("berth-read-small-{}", std::process::id()));
+        std::fs::write(&p, &big).unwrap();
+        let got = read_small(&p);
+        let _ = std::fs::remove_file(&p);
+        assert_eq!(got.unwrap(), big);
+        assert_eq!(read_small("/nonexistent/berth").unwrap_err().kind(), std::io::ErrorKind::NotFound);
+    }
 
     #[test]
     fn refuses_non_procfs() {
