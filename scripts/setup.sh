@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian 12 machine (as root) to build and test Berth.
 # Idempotent: when every package is already installed apt is not called at
-# all, and a Rust toolchain is only installed when no `cargo` can be found.
+# all, and a Rust toolchain is only installed when none >= 1.85 is found.
 #
 # usage: scripts/setup.sh [--tests]
 #   --tests   also install what the test suites need
@@ -57,15 +57,32 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
 fi
 
-# Rust: prefer an existing toolchain (rustup's lives in ~/.cargo/bin, which
-# a root shell under sudo may not have on PATH); otherwise fall back to
-# Debian's packages, since rustup downloads are not available everywhere.
+# Rust: the dependencies need rustc >= 1.85 (clap 4.6 is edition 2024), so
+# Debian 12's own rustc (1.63) cannot build Berth. Prefer a toolchain that is
+# already there (rustup's lives in ~/.cargo/bin, which a root shell under
+# sudo may not have on PATH); otherwise install rustup's stable toolchain.
+min_rust=1.85
+rust_ok() {
+    command -v cargo >/dev/null && command -v rustc >/dev/null || return 1
+    local v
+    v=$(rustc --version | awk '{print $2}')
+    [ "$(printf '%s\n%s\n' "$min_rust" "$v" | sort -V | head -1)" = "$min_rust" ]
+}
 ensure_cargo_path
-if ! command -v cargo >/dev/null; then
-    echo "setup.sh: no cargo found, installing Debian's cargo and rustc"
-    apt_install cargo rustc
+if ! rust_ok; then
+    echo "setup.sh: no rustc >= $min_rust found, installing rustup's stable toolchain"
+    apt_install curl ca-certificates
+    log=$(mktemp)
+    if ! curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
+        | sh -s -- -y --profile minimal --default-toolchain stable >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        die "could not install Rust from https://sh.rustup.rs; install rustc >= $min_rust and cargo, then rerun"
+    fi
+    rm -f "$log"
+    ensure_cargo_path
 fi
-command -v cargo >/dev/null || die "cargo still not on PATH"
+rust_ok || die "rustc >= $min_rust and cargo are needed; found: $(rustc --version 2>&1 || true)"
 
 # The shim is built for musl when rustup can add that target: a static musl
 # binary keeps each long-lived shim near 1 MB resident, static glibc near 2.
