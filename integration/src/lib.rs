@@ -238,17 +238,7 @@ impl Containerd {
     /// Stops containerd (SIGTERM, then SIGKILL after 10 s) and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            stop_child(&mut child, Duration::from_secs(10));
         }
     }
 

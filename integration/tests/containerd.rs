@@ -143,11 +143,7 @@ fn shim_killed_then_containerd_cleans_up_with_recorded_status() {
     let Some(c) = setup() else { return };
     let id = unique_id("shimkill");
     // The task exits with 5 while nobody deletes it (-d); the shim records it.
-    let mut args = c.run_args(&id);
-    args.extend(["-d".into(), IMAGE.into(), id.clone(), "sh".into(), "-c".into(), "exit 5".into()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = c.ctr(&args);
-    assert!(out.status.success(), "{}", show(&out));
+    run_detached(&c, &id, &["sh", "-c", "exit 5"]);
     let mut stopped = false;
     for _ in 0..200 {
         let ls = String::from_utf8_lossy(&c.ctr(&["tasks", "ls"]).stdout).to_string();
@@ -187,11 +183,7 @@ fn shim_killed_then_containerd_cleans_up_with_recorded_status() {
 fn task_survives_containerd_restart() {
     let Some(mut c) = setup() else { return };
     let id = unique_id("restart");
-    let mut args = c.run_args(&id);
-    args.extend(["-d".into(), IMAGE.into(), id.clone(), "sleep".into(), "1000".into()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = c.ctr(&args);
-    assert!(out.status.success(), "{}", show(&out));
+    run_detached(&c, &id, &["sleep", "1000"]);
     c.crash_and_restart().expect("restart containerd");
     let ls = String::from_utf8_lossy(&c.ctr(&["tasks", "ls"]).stdout).to_string();
     assert!(ls.lines().any(|l| l.contains(&id) && l.contains("RUNNING")), "after restart: {ls}\n{}", c.log());
@@ -390,8 +382,15 @@ fn runtime_has(cmd: &str) -> bool {
 
 /// `ctr run -d IMAGE id CMD...`.
 fn run_detached(c: &Containerd, id: &str, cmd: &[&str]) {
+    run_detached_with(c, id, &[], cmd);
+}
+
+/// `ctr run -d FLAGS... IMAGE id CMD...`.
+fn run_detached_with(c: &Containerd, id: &str, flags: &[&str], cmd: &[&str]) {
     let mut args = c.run_args(id);
-    args.extend(["-d".into(), IMAGE.into(), id.into()]);
+    args.push("-d".into());
+    args.extend(flags.iter().map(|s| s.to_string()));
+    args.extend([IMAGE.into(), id.into()]);
     args.extend(cmd.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = c.ctr(&args);
@@ -687,12 +686,7 @@ fn a_group_annotation_shares_one_shim_until_its_last_container() {
     let group = format!("io.containerd.berth.v2.group={}", unique_id("g"));
     let (a, b) = (unique_id("grpa"), unique_id("grpb"));
     for id in [&a, &b] {
-        let mut args = c.run_args(id);
-        args.extend(["-d".into(), "--annotation".into(), group.clone(), IMAGE.into(), id.clone()]);
-        args.extend(["sleep", "1000"].map(String::from));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = c.ctr(&args);
-        assert!(out.status.success(), "{}", show(&out));
+        run_detached_with(&c, id, &["--annotation", &group], &["sleep", "1000"]);
     }
     assert!(wait_status(&c, &a, "RUNNING") && wait_status(&c, &b, "RUNNING"), "{}", c.log());
     let shims = live_shims(&c);
@@ -711,12 +705,7 @@ fn a_group_annotation_shares_one_shim_until_its_last_container() {
     let label = format!("io.containerd.berth.v2.group={}", unique_id("g"));
     let (x, y) = (unique_id("lbl"), unique_id("lbl"));
     for id in [&x, &y] {
-        let mut args = c.run_args(id);
-        args.extend(["-d".into(), "--label".into(), label.clone(), IMAGE.into(), id.clone()]);
-        args.extend(["sleep", "1000"].map(String::from));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = c.ctr(&args);
-        assert!(out.status.success(), "{}", show(&out));
+        run_detached_with(&c, id, &["--label", &label], &["sleep", "1000"]);
     }
     assert_eq!(live_shims(&c).len(), 1, "one shim for a --label group");
     kill_and_remove(&c, &x);

@@ -37,11 +37,10 @@ pub struct Entry {
     v2: Option<(OwnedFd, PathBuf)>,
 }
 
-fn open_at(dir: Option<&OwnedFd>, path: &Path, flags: libc::c_int, what: &Path) -> Result<OwnedFd> {
+fn open_path(path: &Path, flags: libc::c_int, what: &Path) -> Result<OwnedFd> {
     let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::msg(format!("cgroup path {} holds a NUL byte", what.display())))?;
-    let at = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
-    // SAFETY: openat with a valid NUL-terminated path; the result is checked.
-    let fd = unsafe { libc::openat(at, c.as_ptr(), flags | libc::O_CLOEXEC) };
+    // SAFETY: open with a valid NUL-terminated path; the result is checked.
+    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC) };
     if fd < 0 {
         return Err(Error::last(format!("open cgroup {}", what.display())).field("linux.cgroupsPath"));
     }
@@ -49,14 +48,35 @@ fn open_at(dir: Option<&OwnedFd>, path: &Path, flags: libc::c_int, what: &Path) 
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+fn open_tasks(dir: &Path) -> Result<OwnedFd> {
+    open_path(&dir.join("tasks"), libc::O_WRONLY, dir)
+}
+
+fn open_dir(dir: &Path) -> Result<OwnedFd> {
+    open_path(dir, libc::O_PATH | libc::O_DIRECTORY, dir)
+}
+
 impl Entry {
-    /// Opens what entering `dirs` takes (each must exist). A directory with
-    /// a `tasks` file is v1 (one open); any other must be on cgroup2, which
-    /// its file system type confirms.
+    /// The cgroup2 directory `dir` alone, for a caller that knows it is on
+    /// cgroup2 (a placement read from mountinfo).
+    pub fn v2_dir(dir: &Path) -> Result<Entry> {
+        Ok(Entry { tasks: Vec::new(), v2: Some((open_dir(dir)?, dir.to_path_buf())) })
+    }
+
+    /// The `tasks` files of v1 directories.
+    pub fn v1_dirs(dirs: &[PathBuf]) -> Result<Entry> {
+        let tasks = dirs.iter().map(|d| Ok((open_tasks(d)?, d.clone()))).collect::<Result<_>>()?;
+        Ok(Entry { tasks, v2: None })
+    }
+
+    /// Opens what entering `dirs` takes when their kinds are not known (the
+    /// paths a container's state lists). A directory with a `tasks` file is
+    /// v1 (one open); any other must be on cgroup2, which its file system
+    /// type confirms.
     pub fn open(dirs: &[PathBuf]) -> Result<Entry> {
         let mut e = Entry::default();
         for dir in dirs {
-            match open_at(None, &dir.join("tasks"), libc::O_WRONLY, dir) {
+            match open_tasks(dir) {
                 Ok(t) => {
                     e.tasks.push((t, dir.clone()));
                     continue;
@@ -64,7 +84,7 @@ impl Entry {
                 Err(err) if err.raw_os_error() != Some(libc::ENOENT) => return Err(err),
                 Err(_) => {}
             }
-            let d = open_at(None, dir, libc::O_PATH | libc::O_DIRECTORY, dir)?;
+            let d = open_dir(dir)?;
             // SAFETY: fstatfs into a zeroed struct we own, on a descriptor we hold.
             let mut sfs: libc::statfs = unsafe { std::mem::zeroed() };
             if unsafe { libc::fstatfs(d.as_raw_fd(), &mut sfs) } != 0 {

@@ -209,11 +209,8 @@ impl Placement {
     /// Create every directory (parents included). A cpuset directory starts
     /// with empty cpus/mems on v1, which refuses tasks: copy the parent's.
     pub fn create(&self) -> Result<()> {
-        for (h, dir) in &self.dirs {
-            let cpuset = !h.v2 && h.controllers.iter().any(|c| c == "cpuset");
-            mkdir_levels(&h.mountpoint, dir, cpuset)?;
-        }
-        Ok(())
+        self.create_v2()?;
+        self.create_v1()
     }
 
     /// Create the cgroup2 directory only (the init is born in it; the v1
@@ -225,14 +222,17 @@ impl Placement {
         Ok(())
     }
 
+    /// Create the v1 directories only.
+    pub fn create_v1(&self) -> Result<()> {
+        for (h, dir) in self.dirs.iter().filter(|(h, _)| !h.v2) {
+            mkdir_levels(&h.mountpoint, dir, h.controllers.iter().any(|c| c == "cpuset"))?;
+        }
+        Ok(())
+    }
+
     /// The v1 directories, in placement order.
     pub fn v1_paths(&self) -> Vec<PathBuf> {
         self.dirs.iter().filter(|(h, _)| !h.v2).map(|(_, d)| d.clone()).collect()
-    }
-
-    /// The cgroup2 directory, if any, as a one-element list.
-    pub fn v2_paths(&self) -> Vec<PathBuf> {
-        self.dirs.iter().filter(|(h, _)| h.v2).map(|(_, d)| d.clone()).collect()
     }
 
     /// Mount descriptions for "cgroup" mounts inside the container.

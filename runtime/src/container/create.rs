@@ -191,7 +191,10 @@ fn build(
     };
     let (parent_chan, child_chan) = sync::pair()?;
     let cgroup_mounts = placement.mounts();
-    let born = cgroups::entry::Entry::open(&placement.v2_paths())?;
+    let born = match placement.v2() {
+        Some((dir, _)) => cgroups::entry::Entry::v2_dir(dir)?,
+        None => cgroups::entry::Entry::default(),
+    };
     let v1_dirs = placement.v1_paths();
     let base_state = |status: &str, pid: i32| hook_state(&o.id, status, pid, bundle);
 
@@ -245,9 +248,9 @@ fn build(
     // Limits before Placed, so that no member of the cgroups ever sees them
     // half-done: a v1 device list is rewritten rule by rule (deny all, then
     // each allow), and a member creating /dev/null in between gets EPERM.
-    placement.create()?;
+    placement.create_v1()?;
     cgroups::apply::apply_config(placement, linux)?;
-    let v1 = cgroups::entry::Entry::open(&v1_dirs)?;
+    let v1 = cgroups::entry::Entry::v1_dirs(&v1_dirs)?;
     parent_chan.send_fds(&Msg::Placed, &v1.task_fds()).map_err(init_error)?;
     drop(v1);
 
