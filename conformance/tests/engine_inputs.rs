@@ -180,6 +180,144 @@ fn state_root_holds_containers_only() {
     c.assert_no_leaks(None);
 }
 
+// config-linux.md "Allowed Device list": the access of a rule is exactly
+// what it says. Docker's `--device /dev/loop0:/dev/xloop:r` sends the node
+// and a rule `b 7:0 r`: reading works, a write-open is refused.
+#[test]
+fn device_listed_read_only_stays_read_only() {
+    let Some((major, minor)) = host_dev("/dev/loop0") else {
+        eprintln!("SKIP: no /dev/loop0 on this host");
+        return;
+    };
+    let mut c = TestContainer::new("inputs-device-r");
+    c.push("/linux/devices", json!({"path": "/dev/xloop", "type": "b", "major": major, "minor": minor, "fileMode": 0o660, "uid": 0, "gid": 0}));
+    c.set("/linux/resources/devices", json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "b", "major": major, "minor": minor, "access": "r"}
+    ]));
+    let out = c.run_sh("(exec 3</dev/xloop) && echo read-ok; (exec 3>/dev/xloop) 2>/dev/null && echo write-ok || echo write-refused");
+    assert_eq!(out, "read-ok\nwrite-refused\n", "device access must be exactly the rule's `r`");
+    c.delete_and_check(None);
+}
+
+// A process running as a non-root user reopens its own stdio
+// (`/dev/stdout`, `/dev/stderr`): runc gives the descriptors to
+// process.user first. `docker run --user 1000`, Dockerfile `USER 1000`.
+#[test]
+fn non_root_user_can_reopen_its_stdio() {
+    let mut c = TestContainer::new("inputs-user-stdio");
+    c.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    // Everything through the reopened files, appending: they are files
+    // here, and `>` would truncate them under the descriptor's offset.
+    let out = c.run_to_completion_sh("echo out-ok >> /dev/stdout; echo err-ok >> /dev/stderr; id -u >> /dev/stdout");
+    assert_eq!(out.stdout, "out-ok\n1000\n", "stderr: {}", out.stderr);
+    assert_eq!(out.stderr, "err-ok\n");
+    c.delete_and_check(None);
+}
+
+// The same for `exec --user` and a process JSON with a user, and for the
+// terminal: the pty slave (and /dev/console) belong to process.user.
+#[test]
+fn non_root_exec_and_terminal_own_their_stdio() {
+    let (c, _pid) = running("inputs-user-exec");
+    let o = c.cmd(&["exec", "--user", "1000:1000", &c.id, "sh", "-c", "echo exec-ok >> /dev/stdout && id -u >> /dev/stdout"]);
+    assert_eq!(o.ok().stdout, "exec-ok\n1000\n", "{o:?}");
+    c.delete_force().ok();
+    c.assert_no_leaks(None);
+
+    let mut c = TestContainer::new("inputs-user-tty");
+    c.set("/process/terminal", json!(true));
+    c.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    c.sh("echo via-tty > $(tty) && stat -c 'owner %u' $(tty) /dev/console");
+    c.write_config();
+    let sock = ConsoleSocket::listen(&c.base.join("console.sock"));
+    let path = sock.path.display().to_string();
+    c.create_with(&["--console-socket", &path]).ok();
+    let master = sock.master(std::time::Duration::from_secs(5)).expect("pty master");
+    c.start().ok();
+    let out = read_pty(master, std::time::Duration::from_secs(5)).replace("\r\n", "\n");
+    assert!(out.contains("via-tty\n"), "{out:?}");
+    assert_eq!(out.matches("owner 1000").count(), 2, "the pty and /dev/console must belong to uid 1000: {out:?}");
+    c.wait_status("stopped", std::time::Duration::from_secs(10)).unwrap();
+    c.delete_and_check(None);
+}
+
+// A network namespace the runtime creates has `lo` up (runc and crun bring
+// it up): the containers of a pod talk over 127.0.0.1.
+#[test]
+fn loopback_is_up_in_a_new_network_namespace() {
+    let mut c = TestContainer::new("inputs-lo");
+    let out = c.run_sh("cat /sys/class/net/lo/flags; nc -l -p 4321 -w 5 > /tmp/got & sleep 0.3; echo over-lo | nc -w 2 127.0.0.1 4321; wait; cat /tmp/got");
+    let mut l = out.lines();
+    let flags = u32::from_str_radix(l.next().unwrap_or("").trim_start_matches("0x"), 16).unwrap_or(0);
+    assert_eq!(flags & 1, 1, "lo must be up (IFF_UP): {out}");
+    assert_eq!(l.next(), Some("over-lo"), "a connection over 127.0.0.1 must work: {out}");
+    c.delete_and_check(None);
+}
+
+// runc and crun set HOME from the container's /etc/passwd entry of
+// process.user (else "/") when the config does not; for exec too. A name
+// given twice in process.env keeps its last value.
+#[test]
+fn home_is_set_from_the_containers_passwd() {
+    let mut c = TestContainer::new("inputs-home");
+    c.set("/process/env", json!(["PATH=/bin", "DUP=first", "DUP=last", format!("{MARKER_ENV}={}", c.id)]));
+    let out = c.run_sh("echo HOME=$HOME DUP=$DUP; env | grep -c '^DUP='");
+    assert_eq!(out, "HOME=/root DUP=last\n1\n");
+    c.delete_and_check(None);
+
+    let mut c = TestContainer::new("inputs-home-user");
+    c.set("/process/user", json!({"uid": 4242, "gid": 4242}));
+    assert_eq!(c.run_sh("echo $HOME"), "/\n", "a uid without a passwd entry gets HOME=/");
+    c.delete_and_check(None);
+
+    let mut c = TestContainer::new("inputs-home-own");
+    c.push("/process/env", json!("HOME=/custom"));
+    assert_eq!(c.run_sh("echo $HOME"), "/custom\n", "the config's HOME wins");
+    c.delete_and_check(None);
+
+    let (c, _) = running("inputs-home-exec");
+    let o = c.cmd(&["exec", &c.id, "sh", "-c", "echo $HOME"]);
+    assert_eq!(o.ok().stdout, "/root\n");
+    let o = c.cmd(&["exec", "--user", "1", &c.id, "sh", "-c", "echo $HOME"]);
+    assert_eq!(o.ok().stdout, "/usr/sbin\n", "daemon's home in the template's passwd");
+    c.delete_force().ok();
+    c.assert_no_leaks(None);
+}
+
+// runc and crun create a missing process.cwd, also when root.readonly is
+// true (the default of `runc spec`).
+#[test]
+fn missing_cwd_is_created_under_a_read_only_root() {
+    let mut c = TestContainer::new("inputs-cwd-ro");
+    c.set("/root/readonly", json!(true));
+    c.set("/process/cwd", json!("/srv/not/there"));
+    let out = c.run_sh("pwd; touch /x 2>/dev/null && echo root-writable || echo root-read-only");
+    assert_eq!(out, "/srv/not/there\nroot-read-only\n");
+    c.delete_and_check(None);
+}
+
+// A hook without `env` inherits the runtime's environment, as runc's
+// hooks do (Docker's libnetwork-setkey hook has none); one with `env` gets
+// exactly that.
+#[test]
+fn hook_without_env_inherits_the_runtimes_environment() {
+    let mut c = TestContainer::new("inputs-hook-env");
+    let out = c.base.join("hook-env");
+    let script = format!("env > {}", out.display());
+    c.push("/hooks/createRuntime", json!({"path": "/bin/sh", "args": ["sh", "-c", script]}));
+    c.args(&["true"]);
+    c.write_config();
+    c.create_prepared(&[], |cmd| {
+        cmd.env("BERTH_HOOK_PARENT_VAR", "inherited");
+    })
+    .ok();
+    let seen = fs::read_to_string(&out).unwrap_or_default();
+    assert!(seen.contains("BERTH_HOOK_PARENT_VAR=inherited"), "hook env: {seen}");
+    c.delete_force().ok();
+    c.assert_no_leaks(None);
+}
+
 trait ShCapture {
     fn run_to_completion_sh(&mut self, script: &str) -> Captured;
 }

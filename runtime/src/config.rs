@@ -407,7 +407,7 @@ mod fuzz {
                 let _ = crate::cgroups::v1::plan(r);
                 let _ = crate::cgroups::v2::plan(r);
                 let _ = crate::cgroups::v2::unified(r);
-                let _ = crate::cgroups::devices::rules(r.devices().as_deref(), l.devices().as_deref().unwrap_or(&[]));
+                let _ = crate::cgroups::devices::rules(r.devices().as_deref());
             }
             if let Some(sc) = l.seccomp() {
                 let _ = crate::seccomp::build(sc);

@@ -46,10 +46,15 @@ pub fn run(h: &Hook, state: &str) -> Result<()> {
             cmd.args(rest);
         }
     }
-    cmd.env_clear();
-    for kv in h.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    // A hook with `env` gets exactly that; one without inherits the
+    // runtime's environment, as under runc (whose hooks see what the engine
+    // gave runc, e.g. containerd's or dockerd's PATH).
+    if let Some(env) = h.env() {
+        cmd.env_clear();
+        for kv in env {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     cmd.stdin(Stdio::piped()).stdout(Stdio::inherit()).stderr(Stdio::inherit());

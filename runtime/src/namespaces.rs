@@ -68,6 +68,51 @@ pub struct Plan {
     pub join: Vec<Join>,
 }
 
+impl Plan {
+    /// Whether the container gets a network namespace of its own making
+    /// (not one joined by path), in which the runtime brings `lo` up.
+    pub fn new_netns(&self) -> bool {
+        (self.clone_flags | self.unshare_flags) & libc::CLONE_NEWNET != 0
+    }
+}
+
+/// `struct ifreq` with the `ifr_flags` member of its union (40 bytes).
+#[repr(C)]
+struct IfreqFlags {
+    name: [libc::c_char; libc::IFNAMSIZ],
+    flags: libc::c_short,
+    _pad: [u8; 22],
+}
+
+/// Bring the loopback interface of the calling process's network
+/// namespace up (which also gives it 127.0.0.1 and ::1), as runc and crun
+/// do in a network namespace they create: processes of a pod talk over it.
+pub fn loopback_up() -> Result<()> {
+    // SAFETY: socket(2) with constant arguments; the result is checked and owned.
+    let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if s < 0 {
+        return Err(Error::last("open a socket to bring lo up"));
+    }
+    // SAFETY: s is a fresh descriptor owned by nobody else.
+    let s = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(s) };
+    let mut req = IfreqFlags { name: [0; libc::IFNAMSIZ], flags: 0, _pad: [0; 22] };
+    for (d, b) in req.name.iter_mut().zip(b"lo") {
+        *d = *b as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write an ifreq we own,
+    // laid out as the kernel's struct ifreq.
+    unsafe {
+        if libc::ioctl(s.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) != 0 {
+            return Err(Error::last("read the flags of lo"));
+        }
+        req.flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(s.as_raw_fd(), libc::SIOCSIFFLAGS, &req) != 0 {
+            return Err(Error::last("bring lo up"));
+        }
+    }
+    Ok(())
+}
+
 /// Work out the plan and open every namespace path.
 pub fn plan(linux: Option<&Linux>) -> Result<Plan> {
     let mut plan = Plan::default();

@@ -61,6 +61,38 @@ pub fn set_user(user: &User, setgroups_allowed: bool) -> Result<()> {
     Ok(())
 }
 
+/// Give the standard descriptors 0-2 to `uid` before the process switches
+/// to it, as runc does: a non-root process must be able to reopen its own
+/// stdio (`/dev/stdout`, `/dev/stderr`, `$(tty)`), which the kernel checks
+/// against the pipe's, file's or pty's owner. Each keeps its group (devpts
+/// gives a pty its own). Left alone: a descriptor already owned by `uid`,
+/// /dev/null, and one whose ids the user namespace does not map (EINVAL,
+/// EPERM), where doing nothing is better than failing.
+pub fn give_stdio_to(uid: u32) -> Result<()> {
+    for fd in 0..=2 {
+        // SAFETY: fstat fills a stat buffer we own for a descriptor number;
+        // a closed descriptor only gives EBADF.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            continue;
+        }
+        let is_null = st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3);
+        if st.st_uid == uid || is_null {
+            continue;
+        }
+        // SAFETY: fchown changes only the owner of the open file.
+        if unsafe { libc::fchown(fd, uid, st.st_gid) } != 0 {
+            let e = io::Error::last_os_error();
+            if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EPERM)) {
+                continue;
+            }
+            return Err(Error::os(format!("give standard descriptor {fd} to uid {uid}"), e).field("process.user.uid"));
+        }
+    }
+    Ok(())
+}
+
 /// Set the umask if user.umask is given. The spec (config.md, "umask")
 /// says an unset umask leaves the calling process's umask unchanged.
 pub fn set_umask(user: &User) {

@@ -7,7 +7,7 @@
 
 use super::{devices, freezer, stats, v1, v2, Placement};
 use crate::error::{Error, Result};
-use oci_spec::runtime::{LinuxDevice, LinuxResources};
+use oci_spec::runtime::LinuxResources;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::Path;
@@ -121,9 +121,9 @@ pub fn run_all(dir: &Path, writes: &[Write]) -> Result<()> {
 
 /// Why resources are applied.
 #[derive(Clone, Copy, Debug)]
-pub enum Mode<'a> {
-    /// At create: device rules too, with the config's `linux.devices`.
-    Create(&'a [LinuxDevice]),
+pub enum Mode {
+    /// At create: device rules too.
+    Create,
     /// `berth update`: device rules are not changed (as with runc).
     Update,
 }
@@ -174,7 +174,7 @@ impl Manager for Placement {
 pub fn apply_config(p: &Placement, linux: Option<&oci_spec::runtime::Linux>) -> Result<()> {
     let Some(l) = linux else { return Ok(()) };
     let Some(r) = l.resources() else { return Ok(()) };
-    p.apply(r, Mode::Create(l.devices().as_deref().unwrap_or(&[])))
+    p.apply(r, Mode::Create)
 }
 
 /// v1 or hybrid host: every controller where its v1 hierarchy is mounted;
@@ -183,7 +183,7 @@ pub fn apply_config(p: &Placement, linux: Option<&oci_spec::runtime::Linux>) -> 
 fn apply_hybrid(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<()> {
     let mut writes = v1::plan(r)?;
     let rules = match mode {
-        Mode::Create(devs) => devices::rules(r.devices().as_deref(), devs)?,
+        Mode::Create => devices::rules(r.devices().as_deref())?,
         Mode::Update => Vec::new(),
     };
     let bpf_rules = if p.v1_dir("devices").is_some() {
@@ -252,8 +252,8 @@ fn apply_v2(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<()> {
     writes.extend(v2::unified(r)?);
     v2::enable_controllers(mount, dir, &writes)?;
     run_all(dir, &writes)?;
-    if let Mode::Create(devs) = mode {
-        skip_rootless_devices("devices", devices::attach_bpf(dir, &devices::rules(r.devices().as_deref(), devs)?))?;
+    if let Mode::Create = mode {
+        skip_rootless_devices("devices", devices::attach_bpf(dir, &devices::rules(r.devices().as_deref())?))?;
     }
     Ok(())
 }

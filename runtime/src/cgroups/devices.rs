@@ -5,9 +5,8 @@
 //! container that asked for rules gets them enforced or fails.
 //!
 //! The devices every container needs (null, zero, full, tty, random,
-//! urandom, console, pts, ptmx, tun, and mknod of anything) and the config's
-//! `linux.devices` are allowed right after the config's last rule that
-//! denies a whole type (usually the leading "deny all"). runc appends them
+//! urandom, console, pts, ptmx, tun, and mknod of anything) are allowed
+//! right after the config's last rule that denies a whole type (usually the leading "deny all"). runc appends them
 //! after all the config's rules instead, so a config cannot deny /dev/null
 //! there; here a later rule of the config still can. Without a wildcard
 //! deny nothing is added (everything not denied is allowed anyway), and
@@ -15,7 +14,7 @@
 
 use super::Write;
 use crate::error::{Error, Result};
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
@@ -66,9 +65,15 @@ fn kind_of(t: LinuxDeviceType) -> Option<char> {
     }
 }
 
-/// The rules to enforce: the config's, then `linux.devices` and the
-/// defaults; empty when the config has none.
-pub fn rules(cfg: Option<&[LinuxDeviceCgroup]>, devices: &[LinuxDevice]) -> Result<Vec<Rule>> {
+/// The rules to enforce: the config's, in order, with the defaults every
+/// container needs right after its last whole-type deny; empty when the
+/// config has none.
+///
+/// `linux.devices` adds no rule: a device node in the container is not
+/// access to it. The access is exactly what `linux.resources.devices`
+/// says, as with runc: Docker's `--device /dev/loop0:/dev/xloop:r` sends the
+/// node plus an `r` rule, and a write-open must fail.
+pub fn rules(cfg: Option<&[LinuxDeviceCgroup]>) -> Result<Vec<Rule>> {
     let cfg = cfg.unwrap_or(&[]);
     if cfg.is_empty() {
         return Ok(Vec::new());
@@ -87,12 +92,7 @@ pub fn rules(cfg: Option<&[LinuxDeviceCgroup]>, devices: &[LinuxDevice]) -> Resu
     let defaults = DEFAULT_ALLOWED
         .iter()
         .map(|(kind, ma, mi, acc)| Rule { allow: true, kind: *kind, major: any(Some(*ma)), minor: any(Some(*mi)), access: acc.to_string(), field: "default devices".into() });
-    let listed = devices.iter().enumerate().filter_map(|(i, d)| {
-        let kind = kind_of(d.typ()).filter(|k| *k != 'a')?;
-        Some(Rule { allow: true, kind, major: Some(d.major()), minor: Some(d.minor()), access: "rwm".into(), field: format!("linux.devices[{i}]") })
-    });
-    let added: Vec<Rule> = defaults.chain(listed).collect();
-    out.splice(at + 1..at + 1, added);
+    out.splice(at + 1..at + 1, defaults);
     Ok(out)
 }
 
@@ -424,32 +424,51 @@ mod tests {
     }
 
     #[test]
-    fn config_rules_then_devices_then_defaults() {
+    fn config_rules_then_defaults() {
         let cfg: Vec<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!([
             {"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rw"}
         ]))
         .unwrap();
-        let devs: Vec<LinuxDevice> = serde_json::from_value(serde_json::json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}])).unwrap();
-        let rs = rules(Some(&cfg), &devs).unwrap();
+        let rs = rules(Some(&cfg)).unwrap();
         let ws = v1_writes(&rs);
         let n = DEFAULT_ALLOWED.len();
         assert_eq!((ws[0].file.as_str(), ws[0].value.as_str()), ("devices.deny", "a *:* rwm"));
         assert_eq!(ws[1].value, "c *:* m");
         assert_eq!(ws[3].value, "c 1:3 rwm");
-        assert_eq!(ws[n + 1].value, "c 10:229 rwm");
-        assert_eq!((ws[n + 2].file.as_str(), ws[n + 2].value.as_str()), ("devices.allow", "c 1:5 rw"));
-        assert_eq!(ws[n + 2].field, "linux.resources.devices[1]");
-        assert_eq!(ws.len(), 3 + n);
-        assert!(rules(None, &devs).unwrap().is_empty());
+        assert_eq!((ws[n + 1].file.as_str(), ws[n + 1].value.as_str()), ("devices.allow", "c 1:5 rw"));
+        assert_eq!(ws[n + 1].field, "linux.resources.devices[1]");
+        assert_eq!(ws.len(), 2 + n);
+        assert!(rules(None).unwrap().is_empty());
         // Without a wildcard deny nothing is added; a later deny of a default device stays last.
         let only: Vec<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!([{"allow": false, "type": "c", "major": 1, "minor": 3}])).unwrap();
-        assert_eq!(rules(Some(&only), &devs).unwrap().len(), 1);
+        assert_eq!(rules(Some(&only)).unwrap().len(), 1);
         let deny_null: Vec<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!([{"allow": false}, {"allow": false, "type": "c", "major": 1, "minor": 3}])).unwrap();
-        let rs = rules(Some(&deny_null), &[]).unwrap();
+        let rs = rules(Some(&deny_null)).unwrap();
         assert_eq!(v1_line(rs.last().unwrap()), "c 1:3 rwm");
         assert!(!rs.last().unwrap().allow);
         let bad: Vec<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!([{"allow": true, "access": "rwx"}])).unwrap();
-        assert_eq!(rules(Some(&bad), &[]).unwrap_err().field.as_deref(), Some("linux.resources.devices[0]"));
+        assert_eq!(rules(Some(&bad)).unwrap_err().field.as_deref(), Some("linux.resources.devices[0]"));
+    }
+
+    /// Docker's `--device /dev/loop0:/dev/xloop:r`: its rules give read
+    /// access and nothing more, on v1 and in the eBPF program alike.
+    #[test]
+    fn a_read_only_device_rule_stays_read_only() {
+        let cfg: Vec<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "b", "major": 7, "minor": 0, "access": "r"}
+        ]))
+        .unwrap();
+        let rs = rules(Some(&cfg)).unwrap();
+        let st = v1_state(&rs);
+        let loop0: Vec<_> = st.exceptions.iter().filter(|e| e.0 == 'b' && e.1 == Some(7) && e.2 == Some(0)).collect();
+        assert_eq!(loop0, [&('b', Some(7), Some(0), ACC_READ)]);
+        let p = program(&rs);
+        assert_eq!(eval(&p, DEV_BLOCK, ACC_READ, 7, 0), 1);
+        assert_eq!(eval(&p, DEV_BLOCK, ACC_WRITE, 7, 0), 0);
+        assert_eq!(eval(&p, DEV_BLOCK, ACC_READ | ACC_WRITE, 7, 0), 0);
+        // mknod of any block device is among the defaults.
+        assert_eq!(eval(&p, DEV_BLOCK, ACC_MKNOD, 7, 0), 1);
     }
 
     /// Removes the test cgroup even when the test fails.

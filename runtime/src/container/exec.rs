@@ -347,13 +347,15 @@ fn child(
     if let Some(io) = p.io_priority() {
         process::set_io_priority(io)?;
     }
-    let env = p.env().clone().unwrap_or_default();
+    let passwd = crate::env::read_passwd();
+    let env = crate::env::build(p.env().as_deref().unwrap_or(&[]), &[], p.user().uid(), passwd.as_deref());
     let args = p.args().clone().unwrap_or_default();
     let exe = process::find_executable(&args[0], &env).map_err(|e| e.field("process.args[0]"))?;
     if !lsm.is_empty() {
         crate::lsm::apply(&crate::procfs::open_proc()?, lsm)?;
     }
     process::prepare_fds(preserve)?;
+    process::give_stdio_to(p.user().uid())?;
     let caps = p.capabilities().as_ref();
     let nnp = p.no_new_privileges().unwrap_or(false);
     capabilities::apply_bounding(caps)?;

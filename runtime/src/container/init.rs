@@ -50,8 +50,8 @@ pub fn run(ctx: &InitCtx) -> ! {
     // Our stderr is the container's (`docker logs`): warnings go to the
     // parent, which writes them to the runtime's log.
     crate::logging::forward_to(ctx.chan.raw_fd());
-    let exe = match setup(ctx) {
-        Ok(exe) => exe,
+    let (exe, env) = match setup(ctx) {
+        Ok(ready) => ready,
         Err(e) => {
             let _ = ctx.chan.send(&Msg::Error(e.to_string()));
             // SAFETY: _exit ends this process without running the parent's
@@ -64,7 +64,7 @@ pub fn run(ctx: &InitCtx) -> ! {
         unsafe { libc::_exit(1) }
     }
     // From here create has returned; errors can only go to our stderr.
-    let err = match after_gate(ctx, &exe) {
+    let err = match after_gate(ctx, &exe, &env) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -79,7 +79,7 @@ pub fn run(ctx: &InitCtx) -> ! {
 }
 
 /// Wait on the gate, run startContainer hooks, exec.
-fn after_gate(ctx: &InitCtx, exe: &CString) -> Result<std::convert::Infallible> {
+fn after_gate(ctx: &InitCtx, exe: &CString, env: &[String]) -> Result<std::convert::Infallible> {
     let mut b = [0u8; 1];
     loop {
         // SAFETY: reading one byte into a valid one-byte buffer.
@@ -99,14 +99,7 @@ fn after_gate(ctx: &InitCtx, exe: &CString) -> Result<std::convert::Infallible> 
         hooks::run_all("startContainer", h, &hook_state(ctx.id, "created", pid, ctx.bundle))?;
     }
     let p = spec.process().as_ref().expect("checked by create");
-    Err(process::exec(exe, p.args().as_deref().unwrap_or(&[]), &env(ctx)))
-}
-
-/// process.env plus what the runtime adds.
-fn env(ctx: &InitCtx) -> Vec<String> {
-    let mut env = ctx.bundle.spec.process().as_ref().and_then(|p| p.env().clone()).unwrap_or_default();
-    env.extend(ctx.extra_env.iter().cloned());
-    env
+    Err(process::exec(exe, p.args().as_deref().unwrap_or(&[]), env))
 }
 
 fn prctl(op: libc::c_int, arg: libc::c_ulong, what: &str) -> Result<()> {
@@ -117,8 +110,9 @@ fn prctl(op: libc::c_int, arg: libc::c_ulong, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Everything up to Ready; returns the executable to run.
-fn setup(ctx: &InitCtx) -> Result<CString> {
+/// Everything up to Ready; returns the executable to run and its
+/// environment.
+fn setup(ctx: &InitCtx) -> Result<(CString, Vec<String>)> {
     let spec = &ctx.bundle.spec;
     let plan = ctx.plan;
     let process = spec.process().as_ref().expect("checked by create");
@@ -146,6 +140,9 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
     namespaces::unshare(plan.unshare_flags, "namespaces")?;
     for j in &plan.join {
         namespaces::enter(j)?;
+    }
+    if plan.new_netns() {
+        namespaces::loopback_up().map_err(|e| e.field("linux.namespaces"))?;
     }
     // Into the v1 cgroups (cgroup2 took us at birth) once the parent has
     // made them, then the cgroup namespace rooted there. As late as it can
@@ -199,6 +196,11 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
     }
 
     rootfs::pivot(&rctx)?;
+    // A missing cwd is created (as runc and crun do), before the root may
+    // become read-only (the default of `runc spec`).
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        rootfs::open_dir_in_root(Path::new("/"), process.cwd(), true).map_err(|e| e.field("process.cwd"))?;
+    }
 
     if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()).filter(|s| !s.is_empty()) {
         let proc = crate::procfs::open_proc().map_err(|e| e.field("linux.sysctl"))?;
@@ -247,13 +249,16 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
         process::set_personality(p)?;
     }
     let args = process.args().as_deref().unwrap_or(&[]);
-    let exe = process::find_executable(&args[0], &env(ctx)).map_err(|e| e.field("process.args[0]"))?;
+    let passwd = crate::env::read_passwd();
+    let env = crate::env::build(process.env().as_deref().unwrap_or(&[]), ctx.extra_env, process.user().uid(), passwd.as_deref());
+    let exe = process::find_executable(&args[0], &env).map_err(|e| e.field("process.args[0]"))?;
 
     if !ctx.lsm.is_empty() {
         let proc = crate::procfs::open_proc()?;
         crate::lsm::apply(&proc, ctx.lsm)?;
     }
     process::prepare_fds(ctx.preserve_fds)?;
+    process::give_stdio_to(process.user().uid())?;
     let caps = process.capabilities().as_ref();
     let nnp = process.no_new_privileges().unwrap_or(false);
     capabilities::apply_bounding(caps)?;
@@ -275,7 +280,7 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
     reset_signals()?;
     // create returns once we report Ready; we must outlive it.
     prctl(libc::PR_SET_PDEATHSIG, 0, "clear parent death signal")?;
-    Ok(exe)
+    Ok((exe, env))
 }
 
 /// Load the seccomp filter; a notify listener goes to the parent, which

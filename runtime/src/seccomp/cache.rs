@@ -24,19 +24,19 @@ use crate::error::Result;
 
 const MAGIC: &[u8; 8] = b"BERTHSC1";
 
-/// Where compiled programs are kept by default: `/run/berth/seccomp` for
-/// root, `$XDG_RUNTIME_DIR/berth/seccomp` for other users, else nowhere
-/// (no cache). Never under the state root: engines share their `--root`
-/// with runc and take every entry there for a container. Both live on a
-/// tmpfs, so entries go at reboot together with the kernel they were built
-/// for.
+/// Where compiled programs are kept by default: `/run/berth-seccomp` for
+/// root, `$XDG_RUNTIME_DIR/berth-seccomp` for other users, else nowhere
+/// (no cache). Never under a state root (`/run/berth` is the default
+/// one): engines share their `--root` with runc and take every entry there
+/// for a container. Both live on a tmpfs, so entries go at reboot together
+/// with the kernel they were built for.
 pub fn default_dir() -> Option<PathBuf> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
-        return Some(PathBuf::from("/run/berth/seccomp"));
+        return Some(PathBuf::from("/run/berth-seccomp"));
     }
     let run = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty())?;
-    Some(Path::new(&run).join("berth/seccomp"))
+    Some(Path::new(&run).join("berth-seccomp"))
 }
 
 /// Like [`build`], but reuse a program compiled earlier for the same profile
