@@ -676,6 +676,7 @@ fn replay_exec(target: &str, process: &str) {
     r.c.set("/process/args", json!(["sh", "-c", "echo probe-done; exec sleep 60"]));
     r.c.set("/process/terminal", json!(false));
     let (_, pid) = r.run();
+    r.fixture = format!("{process} (exec into {target})");
     let mut proc_v = fixture(process);
     proc_v["args"] = json!(["sh", "-c", probe_script(&json!({}), "", false)]);
     proc_v["terminal"] = json!(false);
