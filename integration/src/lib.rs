@@ -7,8 +7,12 @@
 //! (by pid), unmounts whatever is left under the temporary directory, removes
 //! the test cgroups and the directory itself, even when the test panicked.
 
+pub mod engine;
 pub mod image;
+pub mod netns;
+pub mod pty;
 pub mod sandbox;
+pub mod scenario;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -621,6 +625,58 @@ pub fn remove_cgroup_tree(rel: &str) {
     assert!(rel.starts_with("berth-test/") && !rel.contains(".."), "not one of our cgroups: {rel}");
     for d in cgroup_dirs(rel) {
         rm(&d);
+    }
+}
+
+/// Pids in the cgroup `rel` (one of ours) or below it, in any hierarchy.
+pub fn cgroup_procs(rel: &str) -> Vec<i32> {
+    fn walk(d: &Path, out: &mut Vec<i32>) {
+        let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+        out.extend(procs.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&e.path(), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for d in cgroup_dirs(rel) {
+        walk(&d, &mut out);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// SIGKILLs every process left in the cgroup `rel` (one of ours, e.g.
+/// `berth-test/dk-123`) and below it, thawing frozen ones of ours first,
+/// until none is left or `timeout` passes.
+pub fn kill_cgroup_procs(rel: &str, timeout: Duration) {
+    assert!(rel.starts_with("berth-test/") && !rel.contains(".."), "not one of our cgroups: {rel}");
+    fn thaw(d: &Path) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                thaw(&e.path());
+            }
+        }
+        let state = d.join("freezer.state");
+        if std::fs::read_to_string(&state).is_ok_and(|s| s.trim() != "THAWED") {
+            let _ = std::fs::write(&state, "THAWED");
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let pids = cgroup_procs(rel);
+        if pids.is_empty() || Instant::now() > deadline {
+            return;
+        }
+        for d in cgroup_dirs(rel) {
+            if d.starts_with("/sys/fs/cgroup/freezer") {
+                thaw(&d);
+            }
+        }
+        kill_pids(&pids);
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::{
-    cgroup_children, mounts_under, remove_cgroup_tree, run_timeout, runtime_list, runtime_under_test, show, unique_id,
+    cgroup_children, kill_cgroup_procs, mounts_under, remove_cgroup_tree, run_timeout, runtime_list, runtime_under_test, show, unique_id,
     unmount_under,
 };
 
@@ -56,6 +56,9 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        // Whatever is left in our cgroups (e.g. a container whose shim was
+        // killed) is ours: end it so the cgroups can go.
+        kill_cgroup_procs(&self.cgroup, Duration::from_secs(10));
         for id in runtime_list(&self.runtime, &self.state) {
             let mut cmd = Command::new(&self.runtime);
             cmd.arg("--root").arg(&self.state).args(["delete", "--force", &id]);
