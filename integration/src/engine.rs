@@ -188,7 +188,7 @@ impl Engine {
         }
         let e = Engine {
             kind: Kind::Podman,
-            client: PathBuf::from("podman"),
+            client: PathBuf::from(std::env::var("BERTH_IT_PODMAN").unwrap_or("podman".into())),
             daemon: None,
             image: "localhost/berth-busybox:test".into(),
             run_extra,
@@ -308,6 +308,25 @@ impl Engine {
         }
     }
 
+    /// `build` arguments that put its RUN containers in our cgroup parent:
+    /// buildah takes `--cgroup-parent` as the container's own cgroup, so a
+    /// child of ours (empty for Docker).
+    pub fn build_cgroup_args(&self) -> Vec<String> {
+        match self.kind {
+            Kind::Podman if !self.cgroupns => vec![format!("--cgroup-parent=/{}/build", self.sb.cgroup)],
+            _ => vec![],
+        }
+    }
+
+    /// Removes a container, running or not, at once (Podman's `rm -f`
+    /// would first wait its stop timeout).
+    pub fn rm_f(&self, name: &str) {
+        match self.kind {
+            Kind::Docker => self.ok(&["rm", "-f", name]),
+            Kind::Podman => self.ok(&["rm", "-f", "-t", "0", name]),
+        };
+    }
+
     /// `inspect --format FMT NAME`, trimmed.
     pub fn inspect(&self, name: &str, fmt: &str) -> String {
         self.ok(&["inspect", "--format", fmt, name])
@@ -423,11 +442,26 @@ impl Engine {
             let left = runtime_list(&self.sb.runtime, &root);
             assert!(left.is_empty(), "runtime state left in {}: {left:?}", root.display());
         }
-        // Podman keeps conmon's cgroup, and its default parent in a cgroup
-        // namespace, until the end.
+        if self.is_docker() {
+            // BuildKit runs `runc` with its default root: the namespace's /run.
+            let mut c = self.ns.command(&self.sb.runtime);
+            c.args(["list", "-q"]);
+            let o = run_timeout(c, Duration::from_secs(20));
+            assert!(stdout_trim(&o).is_empty(), "runtime state left in its default root: {}", show(&o));
+        }
+        // Engines keep their parents until the end: Podman conmon's (and
+        // its default parent in a cgroup namespace), BuildKit's `buildkit`.
+        // Podman also leaves a removed pod's cgroup in the hierarchies it
+        // does not manage (name=systemd, unified), whatever the runtime.
+        let podman_leftover = |p: &Path| {
+            self.kind == Kind::Podman
+                && (p.starts_with("/sys/fs/cgroup/systemd") || p.starts_with("/sys/fs/cgroup/unified"))
+                && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libpod-"))
+        };
         let cgroups: Vec<PathBuf> = cgroup_descendants(&self.sb.cgroup)
             .into_iter()
-            .filter(|p| !p.ends_with("conmon") && !p.ends_with("libpod_parent"))
+            .filter(|p| !p.ends_with("conmon") && !p.ends_with("libpod_parent") && !p.ends_with("buildkit"))
+            .filter(|p| !podman_leftover(p))
             .collect();
         assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
         let mounts: Vec<String> =

@@ -16,7 +16,7 @@
 //! holder: the namespaces and every mount made in them go with it.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,8 +29,8 @@ pub struct EngineNs {
     net: String,
     /// `mnt:[inode]` of the namespace.
     mnt: String,
-    /// Working directory given to commands run inside.
-    wd: PathBuf,
+    /// Whether the holder also has a cgroup namespace of ours.
+    cgroupns: bool,
 }
 
 const SETUP: &str = r#"set -e
@@ -90,7 +90,7 @@ fn hierarchies() -> Vec<(String, String)> {
 
 impl EngineNs {
     /// New namespaces; `dir` (a test's private directory) holds a staging
-    /// directory and is the working directory of commands run inside.
+    /// directory. Commands run inside start in `/`.
     pub fn new(dir: &Path) -> Result<EngineNs, String> {
         Self::spawn(dir, None)
     }
@@ -161,7 +161,7 @@ impl EngineNs {
         };
         let own = std::fs::read_link("/proc/self/ns/net").map(|p| p.display().to_string()).unwrap_or_default();
         assert_ne!(net, own, "holder shares our network namespace");
-        Ok(EngineNs { holder: Some(child), pid, net, mnt, wd: dir.to_path_buf() })
+        Ok(EngineNs { holder: Some(child), pid, net, mnt, cgroupns: cgroup.is_some() })
     }
 
     /// `program` run inside the namespaces (nsenter execs it, so a spawned
@@ -169,7 +169,13 @@ impl EngineNs {
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new("nsenter");
         cmd.arg("--target").arg(self.pid.to_string()).args(["--net", "--mount"]);
-        cmd.arg(format!("--wd={}", self.wd.display())).arg("--").arg(program);
+        if self.cgroupns {
+            cmd.arg("--cgroup");
+        }
+        // No --wd: nsenter opens that directory before it enters the mount
+        // namespace, leaving an "(unreachable)" cwd; without it the kernel
+        // starts the program at the namespace's root.
+        cmd.arg("--").arg(program);
         cmd.stdin(Stdio::null());
         cmd
     }

@@ -75,7 +75,7 @@ pub fn podman_build(e: &Engine) {
     let ctx = context(e, "pb");
     let tag = "localhost/berth-built:podman";
     let mut args: Vec<String> = vec!["build".into(), "--pull=never".into(), "-t".into(), tag.into()];
-    args.extend(e.cgroup_parent_args());
+    args.extend(e.build_cgroup_args());
     args.push(ctx.display().to_string());
     let o = run_timeout(e.cmd(&args.iter().map(String::as_str).collect::<Vec<_>>()), Duration::from_secs(180));
     ok(e, &o, "podman build");

@@ -57,7 +57,7 @@ pub fn publish_port_web_server(e: &Engine) {
     let ports = e.inspect(&n, "{{json .NetworkSettings.Ports}}");
     assert!(ports.contains("18080"), "{ports}");
     e.assert_called(mark, "create --bundle");
-    e.ok(&["rm", "-f", &n]);
+    e.rm_f(&n);
 }
 
 /// exec: exit code and output; `-u 1000` (uid, gid, HOME from the image's
@@ -85,7 +85,7 @@ pub fn exec_plain_tty_and_user(e: &Engine) {
         calls.lines().any(|l| l.contains("exec ") && l.contains("--console-socket")),
         "no exec with a console socket; calls:\n{calls}"
     );
-    e.ok(&["rm", "-f", &n]);
+    e.rm_f(&n);
 }
 
 /// `top` lists the container's processes; `stats --no-stream` reports its
@@ -103,7 +103,7 @@ pub fn top_and_stats(e: &Engine) {
         // docker top asks the runtime for the container's pids.
         e.assert_called(mark, "ps --format json");
     }
-    e.ok(&["rm", "-f", &n]);
+    e.rm_f(&n);
 }
 
 /// `logs -f` follows a running container's output and returns when it
@@ -158,7 +158,7 @@ pub fn stop_start_restart_pause_kill_rm(e: &Engine) {
     e.ok(&["kill", "-s", "KILL", &n]);
     assert_eq!(e.ok(&["wait", &n]), "137");
     e.ok(&["start", &n]);
-    e.ok(&["rm", "-f", &n]);
+    e.rm_f(&n);
     let ps = e.ok(&["ps", "-a", "-q", "--filter", &format!("name={n}")]);
     assert!(ps.is_empty(), "rm -f left {ps}");
     for verb in ["pause ", "resume ", "kill ", "delete "] {

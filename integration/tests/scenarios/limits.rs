@@ -21,16 +21,22 @@ pub fn all(g: &mut Group) {
 }
 
 /// `--memory 16m`: a 64 MB buffer gets the container OOM-killed (137,
-/// State.OOMKilled true); the limit is in its memory cgroup.
+/// Docker's State.OOMKilled true); the limit is in its memory cgroup.
 pub fn memory_limit_oom_killed(e: &Engine) {
     let n = name("oom");
-    let script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; exec dd if=/dev/zero of=/dev/null bs=64M count=1";
+    let script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; sleep 1; exec dd if=/dev/zero of=/dev/null bs=64M count=1";
     let o = e.run(&[
         "--name", &n, "--network", "none", "--memory", "16m", "--memory-swap", "16m", &e.image, "sh", "-c", script,
     ]);
     assert_eq!(o.status.code(), Some(137), "{}\n{}", show(&o), e.tail_calls());
     assert_eq!(out(&o), "16777216", "{}", show(&o));
-    assert_eq!(e.inspect(&n, "{{.State.OOMKilled}} {{.State.ExitCode}}"), "true 137");
+    if e.is_docker() {
+        assert_eq!(e.inspect(&n, "{{.State.OOMKilled}} {{.State.ExitCode}}"), "true 137");
+    } else {
+        // conmon 2.1 on cgroup v1 does not report the OOM kill to Podman 4.3
+        // (State.OOMKilled stays false with runc too): the exit code says it.
+        assert_eq!(e.inspect(&n, "{{.State.ExitCode}}"), "137");
+    }
     e.ok(&["rm", &n]);
 }
 

@@ -45,7 +45,7 @@ pub fn user_bridge_dns_by_name(e: &Engine) {
     let text = ok(e, &o, "fetch by name");
     assert!(text.starts_with("hello-by-name"), "fetch by name: {}", show(&o));
     assert!(text.contains(&ip), "name did not resolve to {ip}: {}", show(&o));
-    e.ok(&["rm", "-f", &web]);
+    e.rm_f(&web);
     e.ok(&["network", "rm", &net]);
     e.assert_called(mark, "create --bundle");
 }
@@ -60,7 +60,7 @@ pub fn network_host(e: &Engine) {
     assert_eq!(netns_of(&pid), netns_of(&e.ns.pid.to_string()), "container not in the engine's network namespace");
     let body = fetch(e, "http://127.0.0.1:18081/i.html").unwrap_or_else(|f| panic!("host-network server: {f}"));
     assert_eq!(body, "hello-host");
-    e.ok(&["rm", "-f", &n]);
+    e.rm_f(&n);
 }
 
 /// `--network none`: a namespace of its own with only loopback (up).
@@ -90,7 +90,7 @@ pub fn network_container(e: &Engine) {
     let o = e.run(&["--rm", "--network", &format!("container:{a}"), &e.image, "sh", "-c", script]);
     let text = ok(e, &o, "run --network container:");
     assert_eq!(text, format!("{}\nhello-shared-ns", netns_of(&pid)), "{}", show(&o));
-    e.ok(&["rm", "-f", &a]);
+    e.rm_f(&a);
 }
 
 /// Podman: a pod of two containers talking over 127.0.0.1.

@@ -36,7 +36,7 @@ pub fn named_volume_shared(e: &Engine) {
         "first container did not see the second's file: {}",
         show(&e.cli(&["logs", &a]))
     );
-    e.ok(&["rm", "-f", &a]);
+    e.rm_f(&a);
     e.ok(&["volume", "rm", &v]);
     e.assert_called(mark, "create --bundle");
 }
@@ -129,7 +129,7 @@ pub fn rshared_bind_propagates_both_ways(e: &Engine) {
     let o = in_ns(e, &format!("mkdir -p {s}/out && mount -t tmpfs tmpfs {s}/out && echo outside > {s}/out/f"));
     assert!(o.status.success(), "{}", show(&o));
     assert_eq!(e.ok(&["exec", &n, "cat", "/shared/out/f"]), "outside", "engine-side mount did not propagate in");
-    e.ok(&["rm", "-f", &n]);
+    e.rm_f(&n);
     drop(_guard);
     assert!(e.ns.mounts_under(Path::new(&s)).is_empty(), "{:?}", e.ns.mounts_under(Path::new(&s)));
     std::fs::remove_dir_all(&src).unwrap();
