@@ -223,24 +223,24 @@ fn grantable(set: BTreeSet<u32>, which: &str, ok: impl Fn(u32) -> bool) -> BTree
 /// then raise each). Called after the uid/gid change (with PR_SET_KEEPCAPS
 /// set around it so permitted survives setuid).
 ///
-/// An ambient capability missing from the configured permitted or
-/// inheritable set is a config error; capabilities the process does not
-/// hold itself are left out with a warning.
+/// Capabilities that cannot be granted are left out with a warning
+/// (config.md "capabilities": runtimes SHOULD NOT fail): those the process
+/// does not hold itself, and ambient ones missing from the configured
+/// permitted or inheritable set.
 pub fn apply(caps: Option<&LinuxCapabilities>) -> Result<()> {
     let effective = numbers(caps.and_then(|c| c.effective().as_ref()), "effective");
     let permitted = numbers(caps.and_then(|c| c.permitted().as_ref()), "permitted");
     let inheritable = numbers(caps.and_then(|c| c.inheritable().as_ref()), "inheritable");
     let ambient = numbers(caps.and_then(|c| c.ambient().as_ref()), "ambient");
 
-    // Checked before anything changes, so the message names the capability
-    // instead of the bare EPERM the kernel would give.
-    if let Some(&n) = ambient.iter().find(|n| !(permitted.contains(n) && inheritable.contains(n))) {
-        return Err(Error::msg(format!(
-            "raise ambient capability {}: it must also be in the permitted and inheritable sets",
-            TABLE[n as usize].1
-        ))
-        .field("process.capabilities.ambient"));
-    }
+    // The kernel raises an ambient capability only if it is both permitted
+    // and inheritable. Configs that list it as ambient alone are common
+    // (Debian's `runc spec` template, every buildah RUN step): config.md
+    // asks that what cannot be granted be a warning, not a failure, and
+    // runc drops them too.
+    let ambient = grantable(ambient, "ambient (not also in the permitted and inheritable sets)", |n| {
+        permitted.contains(&n) && inheritable.contains(&n)
+    });
 
     // The kernel's capset rules (capabilities(7)): permitted can only
     // shrink, effective must lie within the new permitted, and inheritable

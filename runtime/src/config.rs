@@ -174,12 +174,14 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
-    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) {
-        let uts = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|n| {
-            n.iter().any(|n| n.typ() == LinuxNamespaceType::Uts)
-        });
-        if !uts {
-            return Err(Error::msg("hostname needs a uts namespace").field("hostname"));
+    // Settings that write a namespaced kernel value need their own
+    // namespace (listed, new or joined): without it the write would land in
+    // the runtime's namespace, i.e. change the host. Sysctls, time offsets
+    // and id mappings are checked above.
+    let uts = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::Uts));
+    for (field, value) in [("hostname", spec.hostname()), ("domainname", spec.domainname())] {
+        if value.as_ref().is_some_and(|v| !v.is_empty()) && !uts {
+            return Err(Error::msg(format!("{field} needs a uts namespace: without one it would change the host's {field}")).field(field));
         }
     }
     Ok(())
@@ -220,6 +222,7 @@ mod tests {
             ("/linux/sysctl", serde_json::json!({"vm.swappiness": "1"}), "linux.sysctl.vm.swappiness"),
             ("/process/env", serde_json::json!(["NOEQUALS"]), "process.env[0]"),
             ("/linux/namespaces", serde_json::json!([{"type": "user"}, {"type": "uts"}]), "linux.uidMappings"),
+            ("/linux/namespaces", serde_json::json!([{"type": "mount"}]), "hostname"),
         ];
         for (ptr, val, field) in cases {
             let mut v = base();
@@ -228,6 +231,27 @@ mod tests {
             let e = check(v).unwrap_err();
             assert_eq!(e.field.as_deref(), Some(field), "{ptr}: {e}");
         }
+    }
+
+    #[test]
+    fn namespaced_values_need_their_namespace() {
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("hostname");
+        v["domainname"] = serde_json::json!("example.org");
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}]);
+        let e = check(v.clone()).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("domainname"), "{e}");
+        // An empty value writes nothing.
+        v["domainname"] = serde_json::json!("");
+        check(v.clone()).unwrap();
+        // A joined uts namespace is the container's own.
+        v["domainname"] = serde_json::json!("example.org");
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}, {"type": "uts", "path": "/proc/self/ns/uts"}]);
+        check(v.clone()).unwrap();
+        // Time offsets need a new time namespace, a joined one will not do.
+        v["linux"]["timeOffsets"] = serde_json::json!({"monotonic": {"secs": 1}});
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}, {"type": "uts"}, {"type": "time", "path": "/proc/self/ns/time"}]);
+        assert_eq!(check(v).unwrap_err().field.as_deref(), Some("linux.timeOffsets"));
     }
 
     #[test]

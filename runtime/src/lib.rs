@@ -14,6 +14,7 @@ pub mod hooks;
 pub mod logging;
 pub mod lsm;
 pub mod namespaces;
+pub mod output;
 pub mod procfs;
 pub mod process;
 pub mod rlimits;

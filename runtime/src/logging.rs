@@ -7,6 +7,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,6 +18,19 @@ pub enum Format {
     Text,
     /// `{"level":"error","msg":"...","time":"..."}`
     Json,
+}
+
+/// In a container's init (or an exec'd child) before exec: the sync socket
+/// to the runtime parent, which logs the records; -1 elsewhere.
+static FORWARD: AtomicI32 = AtomicI32::new(-1);
+
+/// From now on send log records over `fd` (the child's end of the sync
+/// socket) to the parent, which writes them to the runtime's log. Without
+/// this, a child's warning would land on its stderr, which is the
+/// container's (`docker logs`). When the parent is gone (after Ready) the
+/// records go to `--log` if it was given, else nowhere.
+pub fn forward_to(fd: std::os::fd::RawFd) {
+    FORWARD.store(fd, Ordering::Relaxed);
 }
 
 struct Logger {
@@ -34,11 +48,17 @@ impl log::Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let line = format_line(self.format, record.level(), &record.args().to_string(), &rfc3339(SystemTime::now()));
+        let msg = record.args().to_string();
+        let forward = FORWARD.load(Ordering::Relaxed);
+        if forward >= 0 && crate::sync::Channel::send_log(forward, record.level(), &msg) {
+            return;
+        }
+        let line = format_line(self.format, record.level(), &msg, &rfc3339(SystemTime::now()));
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         // A log write that fails has nowhere better to go; ignore it.
         let _ = match out.as_mut() {
             Some(f) => f.write_all(line.as_bytes()),
+            None if forward >= 0 => Ok(()),
             None => std::io::stderr().write_all(line.as_bytes()),
         };
     }

@@ -339,7 +339,7 @@ fn parse_cli() -> Cli {
 #[cfg_attr(test, allow(dead_code))] // reached only from the C `main`, not built for tests
 fn dispatch(cli: Cli) -> Result<i32> {
     if cli.version {
-        print!("{}", berth::features::version_text());
+        berth::output::print(&berth::features::version_text());
         return Ok(0);
     }
     let manager = cli.cgroup_manager.as_deref().unwrap_or(if cli.systemd_cgroup { "systemd" } else { "cgroupfs" });
@@ -360,7 +360,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Cmd::Start { id } => container::start(&root, &id).map(|_| 0),
         Cmd::State { id } => {
-            println!("{}", container::state(&root, &id)?);
+            berth::output::println(&container::state(&root, &id)?);
             Ok(0)
         }
         Cmd::Kill { all, id, signal } => {
@@ -371,7 +371,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Run { create, detach, keep } => container::run(&root, create_opts(create), RunOpts { detach, keep }),
         Cmd::List { format, quiet } => {
             let f = if format == "json" { ListFormat::Json } else { ListFormat::Table };
-            print!("{}", container::list(&root, f, quiet)?);
+            berth::output::print(&container::list(&root, f, quiet)?);
             Ok(0)
         }
         Cmd::Spec { bundle, rootless } => berth::specgen::write(&bundle, rootless).map(|_| 0),
@@ -416,11 +416,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Cmd::Ps { format, id, ps_args } => {
             let f = if format == "json" { container::PsFormat::Json } else { container::PsFormat::Table };
-            print!("{}", container::ps(&root, &id, f, &ps_args)?);
+            berth::output::print(&container::ps(&root, &id, f, &ps_args)?);
             Ok(0)
         }
         Cmd::Features => {
-            println!("{}", serde_json::to_string_pretty(&berth::features::document()).unwrap_or_default());
+            berth::output::println(&serde_json::to_string_pretty(&berth::features::document()).unwrap_or_default());
             Ok(0)
         }
     }

@@ -94,13 +94,20 @@ pub fn plan(linux: Option<&Linux>) -> Result<Plan> {
         let field = format!("linux.namespaces[{i}].path");
         let f = File::open(path).map_err(|e| Error::os(format!("open {t} namespace {}", path.display()), e).field(field.clone()))?;
         // Check that the file is a namespace of the stated type: setns would
-        // refuse it later, but only after we created kernel state.
-        let proc_name = TABLE.iter().find(|x| x.0 == t).map(|x| x.2).unwrap_or("");
-        let link = std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap_or_default();
-        let link = link.to_string_lossy();
-        let want = format!("{proc_name}:[");
-        if !link.starts_with(&want) {
-            return Err(Error::msg(format!("{} is not a {t} namespace", path.display())).field(field));
+        // refuse it later, but only after we created kernel state. The
+        // kernel is asked, not the file's name: engines pass nsfs inodes
+        // bind-mounted onto plain files (`ip netns add`, /run/netns/...,
+        // dockerd's netns/default), whose /proc/self/fd link is a path.
+        match ns_type(&f) {
+            Ok(kind) if kind == fl => {}
+            Ok(kind) => {
+                let actual = TABLE.iter().find(|x| x.1 == kind).map_or("another", |x| x.2);
+                return Err(Error::msg(format!("{} is not a {t} namespace (it is a {actual} namespace)", path.display())).field(field));
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOTTY) || e.raw_os_error() == Some(libc::EINVAL) => {
+                return Err(Error::msg(format!("{} is not a {t} namespace (not a namespace file)", path.display())).field(field));
+            }
+            Err(e) => return Err(Error::os(format!("ask the kernel what namespace {} is", path.display()), e).field(field)),
         }
         let join = Join { fd: f.into(), flag: fl, field };
         match t {
@@ -114,6 +121,23 @@ pub fn plan(linux: Option<&Linux>) -> Result<Plan> {
         }
     }
     Ok(plan)
+}
+
+/// `NS_GET_NSTYPE` (linux/nsfs.h: `_IO(0xb7, 0x3)`).
+const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
+/// The namespace type (its `CLONE_NEW*` flag) of an open namespace file,
+/// by `ioctl(NS_GET_NSTYPE)` (Linux 4.11). Works for /proc/<pid>/ns/* links
+/// and for nsfs inodes bind-mounted elsewhere alike. Errors: `ENOTTY` when
+/// the file is not a namespace.
+pub fn ns_type(f: &File) -> std::io::Result<libc::c_int> {
+    // SAFETY: NS_GET_NSTYPE takes no argument and only reads the inode of a
+    // descriptor we own.
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_NSTYPE as _) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(r)
 }
 
 /// setns(2) into a joined namespace.
@@ -309,6 +333,21 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("linux.namespaces[0].path"));
         let l = linux(serde_json::json!({"namespaces": [{"type": "network", "path": "/nonexistent/ns"}]}));
         assert!(plan(Some(&l)).is_err());
+        // A plain file is not a namespace, whatever its name.
+        let l = linux(serde_json::json!({"namespaces": [{"type": "network", "path": "/proc/self/status"}]}));
+        let e = plan(Some(&l)).err().unwrap();
+        assert!(e.to_string().contains("not a namespace file"), "{e}");
+        assert_eq!(e.field.as_deref(), Some("linux.namespaces[0].path"));
+    }
+
+    #[test]
+    fn namespace_type_comes_from_the_kernel() {
+        for (name, flag) in [("net", libc::CLONE_NEWNET), ("uts", libc::CLONE_NEWUTS), ("mnt", libc::CLONE_NEWNS), ("user", libc::CLONE_NEWUSER)] {
+            let f = File::open(format!("/proc/self/ns/{name}")).unwrap();
+            assert_eq!(ns_type(&f).unwrap(), flag, "{name}");
+        }
+        let f = File::open("/proc/self/status").unwrap();
+        assert_eq!(ns_type(&f).unwrap_err().raw_os_error(), Some(libc::ENOTTY));
     }
 
     #[test]

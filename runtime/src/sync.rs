@@ -26,7 +26,15 @@ pub enum Msg {
     Listener,
     /// Init → parent: setup failed; the text says where.
     Error(String),
+    /// Init (or exec'd child) → parent: a log record (a warning, say) for
+    /// the runtime's log. Never the container's stderr, which belongs to
+    /// the container (`docker logs`). [`Channel::recv`] logs these itself.
+    Log(log::Level, String),
 }
+
+/// Level ↔ one tag byte for [`Msg::Log`].
+const LEVELS: [(log::Level, u8); 5] =
+    [(log::Level::Error, b'e'), (log::Level::Warn, b'w'), (log::Level::Info, b'i'), (log::Level::Debug, b'd'), (log::Level::Trace, b't')];
 
 impl Msg {
     fn encode(&self) -> Vec<u8> {
@@ -42,6 +50,12 @@ impl Msg {
                 v.extend_from_slice(s.as_bytes());
                 v
             }
+            Msg::Log(level, s) => {
+                let tag = LEVELS.iter().find(|(l, _)| l == level).map_or(b'w', |x| x.1);
+                let mut v = vec![b'W', tag];
+                v.extend_from_slice(s.as_bytes());
+                v
+            }
         }
     }
 
@@ -54,6 +68,10 @@ impl Msg {
             Some(b'R') => Msg::Ready,
             Some(b'L') => Msg::Listener,
             Some(b'E') => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
+            Some(b'W') if b.len() >= 2 => {
+                let level = LEVELS.iter().find(|(_, t)| *t == b[1]).map_or(log::Level::Warn, |x| x.0);
+                Msg::Log(level, String::from_utf8_lossy(&b[2..]).into_owned())
+            }
             _ => return Err(Error::msg(format!("unexpected message {b:?} from the container's init"))),
         })
     }
@@ -129,9 +147,31 @@ impl Channel {
         std::mem::take(&mut *self.received.borrow_mut())
     }
 
+    /// Send raw encoded bytes without blocking; for the logger, which must
+    /// never stall the init. Returns false when the datagram did not go.
+    pub fn send_log(fd: std::os::fd::RawFd, level: log::Level, text: &str) -> bool {
+        let mut b = Msg::Log(level, text.to_string()).encode();
+        b.truncate(MAX);
+        // SAFETY: b is a valid buffer of b.len() bytes; fd is the caller's
+        // socket (a failure is reported, not fatal).
+        let n = unsafe { libc::send(fd, b.as_ptr().cast(), b.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
+        n >= 0
+    }
+
     /// Receive a message; None when the other side has closed (or died).
-    /// A descriptor sent along is kept for [`Channel::take_fd`].
+    /// A descriptor sent along is kept for [`Channel::take_fd`]. Log
+    /// records ([`Msg::Log`]) are written to the runtime's log here and not
+    /// returned.
     pub fn recv(&self) -> Result<Option<Msg>> {
+        loop {
+            match self.recv_any()? {
+                Some(Msg::Log(level, text)) => log::log!(level, "{text}"),
+                m => return Ok(m),
+            }
+        }
+    }
+
+    fn recv_any(&self) -> Result<Option<Msg>> {
         use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
         let mut b = vec![0u8; MAX];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; MAX_FDS]);
@@ -181,6 +221,14 @@ mod tests {
         for m in [Msg::Go, Msg::NeedHooks, Msg::HooksDone, Msg::Ready, Msg::Listener, Msg::Error("mount x: EPERM".into())] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));
+        }
+        // Log records are consumed by recv (and logged), never returned.
+        assert!(Channel::send_log(a.raw_fd(), log::Level::Warn, "ignoring CAP_X"));
+        a.send(&Msg::Ready).unwrap();
+        assert_eq!(b.recv().unwrap(), Some(Msg::Ready));
+        for l in [log::Level::Error, log::Level::Warn, log::Level::Debug] {
+            let m = Msg::Log(l, "t".into());
+            assert_eq!(Msg::decode(&m.encode()).unwrap(), m);
         }
         let f = std::fs::File::open("/proc/self/status").unwrap();
         a.send_fd(&Msg::Listener, std::os::fd::AsFd::as_fd(&f)).unwrap();

@@ -114,7 +114,10 @@ fn fail(msg: String) -> ! {
 fn main() {
     let a = args::parse(std::env::args().skip(1)).unwrap_or_else(|e| fail(e));
     match a.action {
-        Some(Action::Version) => println!("containerd-shim-berth-v2 {}", env!("CARGO_PKG_VERSION")),
+        // A closed stdout must not panic the shim (print! would): ignore it.
+        Some(Action::Version) => {
+            let _ = writeln!(std::io::stdout(), "containerd-shim-berth-v2 {}", env!("CARGO_PKG_VERSION"));
+        }
         Some(Action::Start) => start(&a),
         Some(Action::Delete) => delete(&a),
         Some(Action::Serve) => serve(&a),
@@ -199,8 +202,9 @@ fn write_address_and_print(address: &str) {
     if let Err(e) = std::fs::write("address", address) {
         fail(format!("write address file: {e}"));
     }
-    print!("{address}");
-    let _ = std::io::stdout().flush();
+    // containerd may have given up and closed the pipe: not worth a panic.
+    let mut out = std::io::stdout();
+    let _ = out.write_all(address.as_bytes()).and_then(|()| out.flush());
 }
 
 /// `serve`: the long-lived shim server.

@@ -248,7 +248,7 @@ pub fn events(root: &Root, id: &str, stats_only: bool, interval: Duration) -> Re
     let (st, _, p) = live(root, id, "get events from")?;
     let stats = |p: &Placement| event("stats", id, Some(serde_json::to_string(&p.stats()).unwrap_or_default()));
     if stats_only {
-        println!("{}", stats(&p));
+        crate::output::println(&stats(&p));
         return Ok(());
     }
     let mut oom = OomWatch::new(&p)?;
@@ -264,9 +264,9 @@ pub fn events(root: &Root, id: &str, stats_only: bool, interval: Duration) -> Re
             break;
         }
         if n > 0 {
-            println!("{}", event("oom", id, None));
+            crate::output::println(&event("oom", id, None));
         } else if st.init_alive() {
-            println!("{}", stats(&p));
+            crate::output::println(&stats(&p));
         }
     }
     Ok(())

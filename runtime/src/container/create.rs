@@ -72,10 +72,10 @@ pub fn create(root: &Root, o: CreateOpts) -> Result<Created> {
     // LSM labels are checked against the host before anything exists.
     let (lsm_writes, mount_context) = lsm_plan(&bundle.spec)?;
     // Compiled before anything exists: a bad profile leaves nothing behind.
-    // The compile costs milliseconds; the cache under the root (a name no
-    // container id can take) makes repeats cost microseconds.
+    // The compile costs milliseconds; the cache (outside the state root,
+    // see seccomp::cache_dir) makes repeats cost microseconds.
     let filter = match linux.and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(crate::seccomp::build_cached(s, &root.dir.join("@seccomp-cache"))?),
+        Some(s) => Some(crate::seccomp::build_cached(s, crate::seccomp::cache_dir().as_deref())?),
         None => None,
     };
     let locked = root.create_container_dir(&o.id)?;
@@ -257,7 +257,10 @@ fn build(
     loop {
         match parent_chan.recv()? {
             Some(Msg::NeedHooks) => {
-                let st = base_state("creating", pid);
+                // runtime.md "Lifecycle": these hooks are steps 3-4, after
+                // the environment was created (step 2): the status is
+                // `created` (runc says `creating`).
+                let st = base_state("created", pid);
                 if let Some(h) = spec.hooks() {
                     #[allow(deprecated)]
                     hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &st)?;

@@ -83,7 +83,7 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
     let lsm_writes = if aa.is_some() || se.is_some() { crate::lsm::plan(crate::lsm::Host::probe(), aa, se)? } else { Vec::new() };
     // The container's seccomp profile applies to exec'd processes too.
     let filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(crate::seccomp::build_cached(s, &root.dir.join("@seccomp-cache"))?),
+        Some(s) => Some(crate::seccomp::build_cached(s, crate::seccomp::cache_dir().as_deref())?),
         None => None,
     };
     let terminal = p.terminal().unwrap_or(false);
@@ -157,6 +157,8 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
             if pid == 0 {
                 // SAFETY: closing our copy of the parent's end in the child.
                 unsafe { libc::close(parent_chan.raw_fd()) };
+                // Our stderr is the container's: warnings go to the parent.
+                crate::logging::forward_to(child_chan.raw_fd());
                 let joined = entry.join_self();
                 entry.close_in_child();
                 let setup = joined.and_then(|()| child(&p, &joins, &child_chan, console_target.as_ref(), o.preserve_fds, filter.as_ref(), &lsm_writes));

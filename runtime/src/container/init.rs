@@ -47,6 +47,9 @@ pub fn run(ctx: &InitCtx) -> ! {
         // ours to close and nothing in the init uses them.
         unsafe { libc::close(fd) };
     }
+    // Our stderr is the container's (`docker logs`): warnings go to the
+    // parent, which writes them to the runtime's log.
+    crate::logging::forward_to(ctx.chan.raw_fd());
     let exe = match setup(ctx) {
         Ok(exe) => exe,
         Err(e) => {
@@ -191,7 +194,8 @@ fn setup(ctx: &InitCtx) -> Result<CString> {
         place()?;
         // SAFETY: getpid has no preconditions.
         let pid = unsafe { libc::getpid() };
-        hooks::run_all("createContainer", h, &hook_state(ctx.id, "creating", pid, ctx.bundle))?;
+        // Step 5 of runtime.md's lifecycle: after create's step 2.
+        hooks::run_all("createContainer", h, &hook_state(ctx.id, "created", pid, ctx.bundle))?;
     }
 
     rootfs::pivot(&rctx)?;

@@ -15,7 +15,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxSeccomp;
 
@@ -24,10 +24,27 @@ use crate::error::Result;
 
 const MAGIC: &[u8; 8] = b"BERTHSC1";
 
+/// Where compiled programs are kept by default: `/run/berth/seccomp` for
+/// root, `$XDG_RUNTIME_DIR/berth/seccomp` for other users, else nowhere
+/// (no cache). Never under the state root: engines share their `--root`
+/// with runc and take every entry there for a container. Both live on a
+/// tmpfs, so entries go at reboot together with the kernel they were built
+/// for.
+pub fn default_dir() -> Option<PathBuf> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return Some(PathBuf::from("/run/berth/seccomp"));
+    }
+    let run = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty())?;
+    Some(Path::new(&run).join("berth/seccomp"))
+}
+
 /// Like [`build`], but reuse a program compiled earlier for the same profile
 /// by this libseccomp on this kernel, kept in `dir` (created 0700 if
-/// missing; use a directory under the state root that only root can write).
-pub fn build_cached(s: &LinuxSeccomp, dir: &Path) -> Result<Filter> {
+/// missing; the directory and its parent must belong to the caller and be
+/// writable by nobody else, see [`default_dir`]). `None`: no cache.
+pub fn build_cached(s: &LinuxSeccomp, dir: Option<&Path>) -> Result<Filter> {
+    let Some(dir) = dir else { return build(s) };
     let Some(key) = key(s) else { return build(s) };
     let name = format!("{:016x}.bpf", fnv1a(&key));
     if let Some(f) = read(dir, &name, &key) {
@@ -62,8 +79,15 @@ fn trusted(md: &fs::Metadata) -> bool {
     md.uid() == unsafe { libc::geteuid() } && md.mode() & 0o022 == 0
 }
 
+/// The directory and its parent are [`trusted`]: whoever could rename the
+/// parent's entries could swap the directory.
+fn trusted_dir(dir: &Path) -> bool {
+    let ok = |p: &Path| fs::symlink_metadata(p).is_ok_and(|md| md.is_dir() && trusted(&md));
+    ok(dir) && dir.parent().is_none_or(ok)
+}
+
 fn read(dir: &Path, name: &str, key: &[u8]) -> Option<Filter> {
-    if !trusted(&fs::symlink_metadata(dir).ok()?) {
+    if !trusted_dir(dir) {
         return None;
     }
     let mut file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(dir.join(name)).ok()?;
@@ -130,7 +154,7 @@ fn decode(mut b: &[u8], key: &[u8]) -> Option<Filter> {
 
 fn write(dir: &Path, name: &str, key: &[u8], f: &Filter) -> std::io::Result<()> {
     fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    if !trusted(&fs::symlink_metadata(dir)?) {
+    if !trusted_dir(dir) {
         return Err(std::io::Error::other("directory not owned by us or writable by others"));
     }
     // Write then rename, so a reader never sees half an entry.
@@ -174,10 +198,10 @@ mod tests {
         let dir = tmp.0.join("cache");
         let s = docker();
         let t = std::time::Instant::now();
-        let a = build_cached(&s, &dir).unwrap();
+        let a = build_cached(&s, Some(&dir)).unwrap();
         let cold = t.elapsed();
         let t = std::time::Instant::now();
-        let b = build_cached(&s, &dir).unwrap();
+        let b = build_cached(&s, Some(&dir)).unwrap();
         let warm = t.elapsed();
         eprintln!("docker-default: cold {cold:?}, cached {warm:?}");
         assert_eq!(encode(b"k", &a), encode(b"k", &b));
@@ -188,7 +212,7 @@ mod tests {
         // entry is not used.
         let mut other = s.clone();
         other.set_default_errno_ret(Some(38));
-        let c = build_cached(&other, &dir).unwrap();
+        let c = build_cached(&other, Some(&dir)).unwrap();
         assert_ne!(encode(b"k", &a), encode(b"k", &c));
         let k = key(&s).unwrap();
         let mut bytes = encode(&k, &a);
@@ -200,6 +224,11 @@ mod tests {
         // A group-writable directory is not trusted.
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o770)).unwrap();
         assert!(read(&dir, &format!("{:016x}.bpf", fnv1a(&k)), &k).is_none());
-        assert!(build_cached(&s, &dir).is_ok());
+        assert!(build_cached(&s, Some(&dir)).is_ok());
+        // So is a trusted directory in a parent others may write.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(read(&dir, &format!("{:016x}.bpf", fnv1a(&k)), &k).is_some());
+        fs::set_permissions(&tmp.0, fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(read(&dir, &format!("{:016x}.bpf", fnv1a(&k)), &k).is_none());
     }
 }

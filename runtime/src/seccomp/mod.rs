@@ -43,7 +43,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 
-pub use cache::build_cached;
+pub use cache::{build_cached, default_dir as cache_dir};
 pub use kernel::load;
 pub use listener::send_listener;
 
