@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 
 use crate::image::busybox_rootfs_tar;
 use crate::netns::EngineNs;
-use crate::sandbox::Sandbox;
+use crate::sandbox::{cgroup_procs, Sandbox};
 use crate::{
-    cgroup_dirs, cgroup_procs, run_timeout, runtime_calls, runtime_list, runtime_wrapper, show, stop_child,
+    cgroup_dirs, run_timeout, runtime_calls, runtime_list, runtime_wrapper, show, stop_child,
     which,
 };
 
@@ -188,7 +188,7 @@ impl Engine {
         }
         let e = Engine {
             kind: Kind::Podman,
-            client: PathBuf::from(std::env::var("BERTH_IT_PODMAN").unwrap_or("podman".into())),
+            client: PathBuf::from("podman"),
             daemon: None,
             image: "localhost/berth-busybox:test".into(),
             run_extra,

@@ -43,14 +43,23 @@ impl Group {
         self.engine.as_ref()
     }
 
-    /// Runs scenario `name`: `f`, then the engine's check that none of its
-    /// containers, runtime state, cgroups, mounts or network namespaces is
-    /// left.
+    /// Runs scenario `name`: `f`, then checks that the runtime under test
+    /// created containers meanwhile (its wrapper's log) and that none of the
+    /// engine's containers, runtime state, cgroups, mounts or network
+    /// namespaces is left.
     pub fn scenario(&mut self, name: &str, f: impl FnOnce(&Engine)) {
         let Some(e) = self.engine.as_ref() else { return };
         let t = Instant::now();
+        let mark = e.calls_mark();
         let r = catch_unwind(AssertUnwindSafe(|| {
             f(e);
+            // Every scenario runs containers: the runtime under test made
+            // them (BuildKit's `run` included), not another one.
+            let calls = e.calls_since(mark);
+            assert!(
+                calls.lines().any(|l| l.contains(" create ") || l.starts_with("create ") || l.contains(" run ")),
+                "the runtime under test was not called; calls:\n{calls}"
+            );
             e.assert_clean();
         }));
         let kind = e.kind_name();
