@@ -27,8 +27,11 @@ command -v apt-get >/dev/null || die "apt-get not found: this script targets Deb
 build_pkgs=(build-essential pkg-config libseccomp-dev busybox-static
             runc crun strace hyperfine jq iproute2)
 # What the test suites need on top: the engines the integration tests
-# drive (podman brings conmon; docker.io brings dockerd and its client).
-test_pkgs=(containerd criu podman docker.io)
+# drive (podman brings conmon; docker.io brings dockerd and its client),
+# docker-compose 1.29 for the compose scenario, and what the engines'
+# networking needs inside the tests' own namespaces (iptables for dockerd,
+# netavark + aardvark-dns for Podman; util-linux's unshare and nsenter).
+test_pkgs=(containerd criu podman docker.io docker-compose iptables netavark aardvark-dns util-linux)
 
 pkgs=("${build_pkgs[@]}")
 [ "$want_tests" -eq 0 ] || pkgs+=(${test_pkgs[@]+"${test_pkgs[@]}"})

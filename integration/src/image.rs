@@ -10,6 +10,9 @@ mod sha256;
 /// Applets linked to busybox in the image.
 const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "true", "false", "ls", "ps", "id", "env", "kill", "yes", "head", "dd", "tty", "stty",
+    // For the engines' everyday scenarios (web server, DNS, mounts, users).
+    "httpd", "wget", "nc", "nslookup", "mkdir", "touch", "mount", "umount", "grep", "stat", "rm", "ip", "hostname",
+    "seq", "wc", "whoami", "chmod", "test", "tr", "printf", "ln", "date", "timeout", "tail", "usleep", "cut", "sort", "readlink",
 ];
 
 /// Minimal ustar writer.
@@ -47,7 +50,12 @@ impl Tar {
 
     /// Adds a directory (`name` ends without a slash).
     pub fn dir(&mut self, name: &str) {
-        self.header(&format!("{name}/"), 0o755, 0, b'5', "");
+        self.dir_mode(name, 0o755);
+    }
+
+    /// Adds a directory with permission bits `mode`.
+    pub fn dir_mode(&mut self, name: &str, mode: u32) {
+        self.header(&format!("{name}/"), mode, 0, b'5', "");
     }
 
     /// Adds a regular file.
@@ -79,15 +87,19 @@ fn digest(data: &[u8]) -> String {
 pub fn busybox_rootfs_tar() -> std::io::Result<Vec<u8>> {
     let busybox = std::fs::read("/bin/busybox")?;
     let mut layer = Tar::default();
-    for d in ["bin", "dev", "etc", "proc", "sys", "tmp", "root"] {
+    for d in ["bin", "dev", "etc", "proc", "sys", "root", "home", "home/user"] {
         layer.dir(d);
     }
+    layer.dir_mode("tmp", 0o1777);
+    // A directory whose mode a tmpfs mounted on it keeps (runc's behaviour).
+    layer.dir_mode("secret", 0o710);
+    layer.file("secret/keep", 0o644, b"kept\n");
     layer.file("bin/busybox", 0o755, &busybox);
     for a in APPLETS {
         layer.symlink(&format!("bin/{a}"), "busybox");
     }
-    layer.file("etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\n");
-    layer.file("etc/group", 0o644, b"root:x:0:\n");
+    layer.file("etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n");
+    layer.file("etc/group", 0o644, b"root:x:0:\nuser:x:1000:\n");
     Ok(layer.finish())
 }
 

@@ -7,8 +7,12 @@
 //! (by pid), unmounts whatever is left under the temporary directory, removes
 //! the test cgroups and the directory itself, even when the test panicked.
 
+pub mod engine;
 pub mod image;
+pub mod netns;
+pub mod pty;
 pub mod sandbox;
+pub mod scenario;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

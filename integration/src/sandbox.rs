@@ -9,10 +9,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{
-    cgroup_children, mounts_under, remove_cgroup_tree, run_timeout, runtime_list, runtime_under_test, show, unique_id,
+    cgroup_children, cgroup_dirs, kill_pids, mounts_under, remove_cgroup_tree, run_timeout, runtime_list, runtime_under_test, show, unique_id,
     unmount_under,
 };
 
@@ -56,6 +56,9 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        // Whatever is left in our cgroups (e.g. a container whose shim was
+        // killed) is ours: end it so the cgroups can go.
+        kill_cgroup_procs(&self.cgroup, Duration::from_secs(10));
         for id in runtime_list(&self.runtime, &self.state) {
             let mut cmd = Command::new(&self.runtime);
             cmd.arg("--root").arg(&self.state).args(["delete", "--force", &id]);
@@ -64,5 +67,57 @@ impl Drop for Sandbox {
         unmount_under(&self.dir);
         remove_cgroup_tree(&self.cgroup);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Pids in the cgroup `rel` (one of ours) or below it, in any hierarchy.
+pub fn cgroup_procs(rel: &str) -> Vec<i32> {
+    fn walk(d: &Path, out: &mut Vec<i32>) {
+        let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+        out.extend(procs.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&e.path(), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for d in cgroup_dirs(rel) {
+        walk(&d, &mut out);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// SIGKILLs every process left in the cgroup `rel` (one of ours, e.g.
+/// `berth-test/dk-123`) and below it, thawing frozen ones of ours first,
+/// until none is left or `timeout` passes.
+pub fn kill_cgroup_procs(rel: &str, timeout: Duration) {
+    assert!(rel.starts_with("berth-test/") && !rel.contains(".."), "not one of our cgroups: {rel}");
+    fn thaw(d: &Path) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                thaw(&e.path());
+            }
+        }
+        let state = d.join("freezer.state");
+        if std::fs::read_to_string(&state).is_ok_and(|s| s.trim() != "THAWED") {
+            let _ = std::fs::write(&state, "THAWED");
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let pids = cgroup_procs(rel);
+        if pids.is_empty() || Instant::now() > deadline {
+            return;
+        }
+        for d in cgroup_dirs(rel) {
+            if d.starts_with("/sys/fs/cgroup/freezer") {
+                thaw(&d);
+            }
+        }
+        kill_pids(&pids);
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

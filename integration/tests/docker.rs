@@ -1,152 +1,65 @@
 //! Docker 20.10 → containerd → containerd-shim-runc-v2 → berth, end to end,
 //! through the `docker` CLI.
 //!
-//! Each test starts its own dockerd: data root, exec root, pid file, socket
-//! and trust key under a temporary directory; no iptables, no bridge; the
-//! cgroupfs driver with a cgroup parent `/berth-test/<unique>`; the runtime
-//! `berth` (default) registered in a private daemon.json, pointing at a
-//! wrapper script that logs each call and runs berth (or
-//! `BERTH_IT_RUNTIME`) with Docker's arguments unchanged. dockerd starts and
-//! stops its own containerd. [`Dockerd`]'s Drop removes every container,
-//! stops dockerd (by pid), kills whatever of ours is left (containerd, shims,
-//! by pid, found by our directory in their arguments), unmounts and deletes
-//! the directory and removes the cgroup tree, even when the test failed.
+//! Each test starts its own dockerd (integration::engine::Engine) in a
+//! network and mount namespace of its own: data root, exec root, pid file,
+//! socket and trust key under a temporary directory; the cgroupfs driver
+//! with a cgroup parent `/berth-test/<unique>`; the runtime `berth`
+//! (default) registered in a private daemon.json, pointing at a wrapper
+//! script that logs each call and runs berth (or `BERTH_IT_RUNTIME`) with
+//! Docker's arguments unchanged. Dropping the engine removes every
+//! container, stops dockerd (by pid), kills every process left in its
+//! namespaces and cgroups, and removes directory and cgroup tree, even when
+//! the test failed.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
-use integration::{
-    cgroup_dirs, image::busybox_rootfs_tar, kill_pids, pids_matching, run_in_pty, run_timeout, runtime_calls,
-    runtime_wrapper, sandbox::Sandbox, show, stdout, stop_child, unique_id, which,
-};
+use integration::engine::{DockerOpts, Engine};
+use integration::{run_in_pty, show, stdout, unique_id};
 
 const IMAGE: &str = "berth-busybox:test";
 
-struct Dockerd {
-    client: PathBuf,
-    child: Option<Child>,
-    /// Dropped after Dockerd's own Drop has stopped dockerd and its processes.
-    sb: Sandbox,
-}
+/// The shared private dockerd (integration::engine), berth its default
+/// runtime; containers get `--network none`.
+struct Dockerd(Engine);
 
 impl Dockerd {
     /// A private dockerd with the busybox image imported; `None` (after a
     /// loud message) when Docker is not installed.
     fn start() -> Option<Dockerd> {
-        // Debian's docker.io client matches its daemon; another `docker` may
-        // come first on PATH (a newer one lives in /usr/local/bin here).
-        let client = Some(PathBuf::from("/usr/bin/docker")).filter(|p| p.is_file()).or_else(|| which("docker"));
-        let (Some(client), Some(_)) = (client, which("dockerd")) else {
-            eprintln!("\n!!! SKIPPING docker tests: dockerd/docker not installed (scripts/setup.sh --tests installs docker.io) !!!\n");
-            return None;
-        };
-        // Docker passes --root itself (<exec-root>/runtime-runc/moby).
-        let mut d = Dockerd { client, child: None, sb: Sandbox::new("dk", "exec/runtime-runc/moby") };
-        let wrapper = runtime_wrapper(&d.sb.dir, &d.sb.runtime, &[]);
-        let config = format!(
-            r#"{{
-  "exec-opts": ["native.cgroupdriver=cgroupfs"],
-  "cgroup-parent": "/{cgroup}",
-  "runtimes": {{"berth": {{"path": "{wrapper}"}}}},
-  "default-runtime": "berth",
-  "iptables": false, "ip-forward": false, "ip-masq": false, "bridge": "none",
-  "storage-driver": "overlay2",
-  "deprecated-key-path": "{key}"
-}}"#,
-            cgroup = d.sb.cgroup,
-            wrapper = wrapper.display(),
-            key = d.sb.dir.join("key.json").display(),
-        );
-        std::fs::write(d.sb.dir.join("daemon.json"), config).unwrap();
-        let log = std::fs::File::create(d.sb.dir.join("dockerd.log")).unwrap();
-        let mut cmd = Command::new("dockerd");
-        cmd.arg("--config-file").arg(d.sb.dir.join("daemon.json"));
-        cmd.arg("--data-root").arg(d.sb.dir.join("data"));
-        cmd.arg("--exec-root").arg(d.sb.dir.join("exec"));
-        cmd.arg("--pidfile").arg(d.sb.dir.join("docker.pid"));
-        cmd.arg("-H").arg(format!("unix://{}", d.sock().display()));
-        cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
-        d.child = Some(cmd.spawn().expect("spawn dockerd"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if d.sock().exists() && d.docker(&["version"]).status.success() {
-                break;
-            }
-            assert!(Instant::now() < deadline, "dockerd did not come up; log:\n{}", d.log());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let tar = d.sb.dir.join("rootfs.tar");
-        std::fs::write(&tar, busybox_rootfs_tar().expect("busybox rootfs")).unwrap();
-        let out = d.docker(&["import", "--change", "ENV PATH=/bin", &tar.display().to_string(), IMAGE]);
-        assert!(out.status.success(), "docker import: {}", show(&out));
+        let d = Engine::docker(DockerOpts::default()).map(Dockerd)?;
+        assert_eq!(d.0.image, IMAGE);
         Some(d)
     }
 
-    fn sock(&self) -> PathBuf {
-        self.sb.dir.join("docker.sock")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.sb.dir.join("dockerd.log")).unwrap_or_default()
-    }
-
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&self.client);
-        cmd.args(args).stdin(Stdio::null());
-        cmd.env("DOCKER_HOST", format!("unix://{}", self.sock().display()));
-        cmd.env("DOCKER_CONFIG", self.sb.dir.join("client"));
-        cmd
+        self.0.cmd(args)
     }
 
     fn docker(&self, args: &[&str]) -> Output {
-        run_timeout(self.cmd(args), Duration::from_secs(60))
+        self.0.cli(args)
     }
 
     /// `docker run` with `--network none` before `extra`.
     fn run(&self, extra: &[&str]) -> Output {
-        let mut args = vec!["run", "--network", "none"];
+        let mut args = vec!["--network", "none"];
         args.extend_from_slice(extra);
-        self.docker(&args)
+        self.0.run(&args)
     }
 
     fn calls(&self) -> String {
-        runtime_calls(&self.sb.dir)
+        self.0.calls()
     }
 
     /// Host path of a container's cgroup file in a v1 hierarchy.
     fn cgroup_file(&self, ctl: &str, id: &str, file: &str) -> String {
-        let dir = cgroup_dirs(&format!("{}/{id}", self.sb.cgroup))
-            .into_iter()
-            .find(|d| d.starts_with(Path::new("/sys/fs/cgroup").join(ctl)))
-            .unwrap_or_else(|| panic!("no {ctl} cgroup for {id}"));
-        std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{}/{file}: {e}", dir.display())).trim().to_string()
+        self.0.cgroup_file(ctl, id, file)
     }
 
     /// No container, runtime state, container cgroup or container mount left.
     fn assert_clean(&self) {
-        // dockerd's own mounts (data root overlay2, exec root netns dir) stay
-        // until Drop; a container's (rootfs, shm, network namespace) must not.
-        let container_mount = |m: &str| m.contains("/merged") || m.contains("/mounts/") || m.contains("/netns/");
-        self.sb.assert_clean(&self.docker(&["ps", "-a", "-q"]), |_| false, |m| !container_mount(m));
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            let ids = self.docker(&["ps", "-a", "-q"]);
-            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-                let _ = self.docker(&["rm", "--force", id]);
-            }
-        }
-        if let Some(mut child) = self.child.take() {
-            stop_child(&mut child, Duration::from_secs(20));
-        }
-        let needle = self.sb.dir.display().to_string();
-        for bin in ["containerd-shim-runc-v2", "containerd", "dockerd"] {
-            kill_pids(&pids_matching(bin, &needle));
-        }
+        self.0.assert_clean();
     }
 }
 

@@ -1,114 +1,63 @@
 //! Podman 4.3 (with conmon) → berth, end to end, through the `podman` CLI.
 //!
-//! Each test gets a private Podman: containers.conf and storage.conf in a
-//! temporary directory (graphroot, runroot, tmp dir, file locks, network
-//! config all under it; cgroupfs manager; file events logger; ulimits the
-//! machine allows), and a cgroup parent `/berth-test/<unique>` of its own.
-//! The OCI runtime is a wrapper script that logs each call and runs berth
-//! (or `BERTH_IT_RUNTIME`) with a private `--root`, since Podman passes no
-//! `--root` itself. [`Podman`]'s Drop removes every container, kills any
-//! conmon of ours left (by pid), unmounts and deletes the directory and
-//! removes the cgroup tree, even when the test failed.
+//! Each test gets a private Podman (integration::engine::Engine): its
+//! containers.conf and storage.conf in a temporary directory, a cgroup
+//! parent `/berth-test/<unique>` of its own, every command run in a network
+//! and mount namespace of the test's own (so nothing lands in the host's
+//! /run). The OCI runtime is a wrapper script that logs each call and runs
+//! berth (or `BERTH_IT_RUNTIME`) with a private `--root`. Dropping the
+//! engine removes every container, kills every process left in its
+//! namespaces and cgroups, and removes directory and cgroup tree, even when
+//! the test failed.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
-use integration::{
-    image::busybox_rootfs_tar, kill_pids, pids_matching, run_in_pty, run_timeout, runtime_calls, runtime_wrapper,
-    sandbox::Sandbox, show, stdout, unique_id, which,
-};
+use integration::engine::Engine;
+use integration::{run_in_pty, show, stdout, unique_id};
 
 const IMAGE: &str = "localhost/berth-busybox:test";
 
-struct Podman {
-    /// Dropped after Podman's own Drop has removed the containers.
-    sb: Sandbox,
-}
+/// The shared private Podman (integration::engine), its commands run in a
+/// network and mount namespace of the test's own; containers get
+/// `--network none`.
+struct Podman(Engine);
 
 impl Podman {
     /// A private Podman with the busybox image imported; `None` (after a loud
     /// message) when podman is not installed.
     fn new() -> Option<Podman> {
-        if which("podman").is_none() || which("conmon").is_none() {
-            eprintln!("\n!!! SKIPPING podman tests: podman/conmon not installed (scripts/setup.sh --tests installs them) !!!\n");
-            return None;
-        }
-        let p = Podman { sb: Sandbox::new("pm", "state") };
-        let wrapper = runtime_wrapper(&p.sb.dir, &p.sb.runtime, &["--root", &p.sb.state.display().to_string()]);
-        let d = |s: &str| p.sb.dir.join(s).display().to_string();
-        // lock_type "file": the default SHM locks (/dev/shm/libpod_lock) are
-        // shared by every Podman on the machine. static_dir is left to its
-        // default (under graphroot): conmon's cleanup command passes --root
-        // but not a static dir, so a custom one would hide the database from it.
-        let conf = format!(
-            "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n\
-             [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nlock_type = \"file\"\n\
-             runtime = \"berth\"\ntmp_dir = \"{tmp}\"\nvolume_path = \"{vol}\"\n\
-             [engine.runtimes]\nberth = [\"{wrapper}\"]\n\
-             [network]\nnetwork_config_dir = \"{net}\"\n",
-            tmp = d("tmp"),
-            vol = d("volumes"),
-            wrapper = wrapper.display(),
-            net = d("net"),
-        );
-        std::fs::write(p.sb.dir.join("containers.conf"), conf).unwrap();
-        let storage = format!(
-            "[storage]\ndriver = \"overlay\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
-            d("graph"),
-            d("run")
-        );
-        std::fs::write(p.sb.dir.join("storage.conf"), storage).unwrap();
-        let tar = p.sb.dir.join("rootfs.tar");
-        std::fs::write(&tar, busybox_rootfs_tar().expect("busybox rootfs")).unwrap();
-        let out = p.podman(&["import", "--change", "ENV=PATH=/bin", &tar.display().to_string(), IMAGE]);
-        assert!(out.status.success(), "podman import: {}", show(&out));
+        let p = Engine::podman().map(Podman)?;
+        assert_eq!(p.0.image, IMAGE);
         Some(p)
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("podman");
-        cmd.args(args).stdin(Stdio::null());
-        cmd.env("CONTAINERS_CONF", self.sb.dir.join("containers.conf"));
-        cmd.env("CONTAINERS_STORAGE_CONF", self.sb.dir.join("storage.conf"));
-        cmd
+        self.0.cmd(args)
     }
 
     fn podman(&self, args: &[&str]) -> Output {
-        run_timeout(self.cmd(args), Duration::from_secs(60))
+        self.0.cli(args)
     }
 
     /// `podman run` arguments every test container gets.
     fn run_args(&self) -> Vec<String> {
-        vec!["run".into(), "--network".into(), "none".into(), format!("--cgroup-parent=/{}", self.sb.cgroup)]
+        self.0.run_args(&["--network", "none"])
     }
 
     fn run(&self, extra: &[&str]) -> Output {
-        let mut args = self.run_args();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        self.podman(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        let mut args = vec!["--network", "none"];
+        args.extend_from_slice(extra);
+        self.0.run(&args)
     }
 
     fn calls(&self) -> String {
-        runtime_calls(&self.sb.dir)
+        self.0.calls()
     }
 
-    /// Nothing of the test's containers is left: no Podman container, no
-    /// runtime state, no container cgroup (conmon's own cgroup may stay
-    /// until Drop), no mount but the storage driver's own.
+    /// Nothing of the test's containers is left (see Engine::assert_clean).
     fn assert_clean(&self) {
-        self.sb.assert_clean(
-            &self.podman(&["ps", "-a", "-q"]),
-            |p| p.ends_with("conmon"),
-            |m| Path::new(m).ends_with("graph/overlay"),
-        );
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        let _ = self.podman(&["rm", "--all", "--force", "--time", "0"]);
-        kill_pids(&pids_matching("conmon", &self.sb.dir.display().to_string()));
+        self.0.assert_clean();
     }
 }
 
@@ -155,7 +104,7 @@ fn podman_run_detached_exec_stop_rm() {
 
     // The container sits in our cgroup parent.
     let cg = p.podman(&["exec", &name, "cat", "/proc/1/cgroup"]);
-    assert!(stdout(&cg).contains(&format!("/{}/libpod-{id}", p.sb.cgroup)), "{}", show(&cg));
+    assert!(stdout(&cg).contains(&format!("/{}/libpod-{id}", p.0.sb.cgroup)), "{}", show(&cg));
 
     let out = p.podman(&["pause", &name]);
     assert!(out.status.success(), "pause: {}", show(&out));
