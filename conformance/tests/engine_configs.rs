@@ -389,9 +389,15 @@ fn check_config(p: &Probe, cfg: &Value, pins: &Pins, errs: &mut Vec<String>) {
             let userns = cfg.pointer("/linux/namespaces").and_then(Value::as_array).is_some_and(|a| a.iter().any(|n| n["type"] == "user"));
             let skip = userns
                 && skip_for("runc version 1.1", "runc 1.1 in a user namespace bind-mounts the cgroup v1 hierarchies without remounting them ro");
-            for l in p.all("mi").into_iter().filter(|_| !skip) {
+            // Only the hierarchies on the tmpfs the container sees: mounts
+            // hidden under it (an rbind of /sys brings the host's along) are
+            // out of reach and keep whatever their own mount gave them.
+            let lines = p.all("mi");
+            let top = lines.iter().rev().map(|l| l.split(' ').collect::<Vec<&str>>()).find(|f| f.len() > 4 && f[4] == dest).map(|f| f[0].to_string());
+            for l in lines.iter().filter(|_| !skip) {
                 let f: Vec<&str> = l.split(' ').collect();
-                if f.len() > 5 && f[4].starts_with(&format!("{dest}/")) && !f[5].split(',').any(|o| o == "ro") {
+                let on_top = top.as_deref().is_some_and(|t| f.get(1) == Some(&t));
+                if f.len() > 5 && on_top && f[4].starts_with(&format!("{dest}/")) && !f[5].split(',').any(|o| o == "ro") {
                     errs.push(format!("mount {dest}: options {opts:?} say ro, {} mounted {}", f[4], f[5]));
                 }
             }

@@ -318,6 +318,94 @@ fn hook_without_env_inherits_the_runtimes_environment() {
     c.assert_no_leaks(None);
 }
 
+/// A directory of the test's made a shared mount (bound onto itself), as an
+/// rshared volume's source must be; everything under it is unmounted on
+/// drop.
+struct SharedDir(std::path::PathBuf);
+
+impl SharedDir {
+    fn new(path: std::path::PathBuf) -> SharedDir {
+        fs::create_dir_all(&path).unwrap();
+        let p = path.display().to_string();
+        assert!(Command::new("mount").args(["--bind", &p, &p]).status().unwrap().success());
+        let d = SharedDir(path);
+        assert!(Command::new("mount").args(["--make-shared", &p]).status().unwrap().success());
+        d
+    }
+}
+
+impl Drop for SharedDir {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-R").arg("-l").arg(&self.0).status();
+    }
+}
+
+// config-linux.md "Rootfs Mount Propagation" with Docker's `-v src:dst:rshared`
+// (rootfsPropagation rshared, the bind `rshared`): the container's / is
+// shared, and a mount made on either side of the bind appears on the other.
+#[test]
+fn rshared_root_and_bind_propagate_both_ways() {
+    let mut c = TestContainer::new("inputs-rshared");
+    let src = SharedDir::new(c.base.join("shared-src"));
+    c.set("/linux/rootfsPropagation", json!("rshared"));
+    c.push("/mounts", json!({"destination": "/vol", "type": "bind", "source": src.0.display().to_string(), "options": ["rbind", "rshared"]}));
+    for set in ["bounding", "effective", "permitted"] {
+        c.push(&format!("/process/capabilities/{set}"), json!("CAP_SYS_ADMIN"));
+    }
+    c.args(&["sleep", "100"]);
+    c.create().ok();
+    c.start().ok();
+    let root_line = c.cmd(&["exec", &c.id, "sh", "-c", "awk '$5 == \"/\"' /proc/self/mountinfo"]);
+    let skip = skip_for("runc version 1.1", "runc 1.1 never makes the container's / shared");
+    if !skip {
+        assert!(root_line.ok().stdout.contains("shared:"), "the container's / must be shared: {root_line:?}");
+    }
+    // Inside → host.
+    c.cmd(&["exec", &c.id, "sh", "-c", "mkdir -p /vol/inner && mount -t tmpfs inner /vol/inner && touch /vol/inner/from-container"]).ok();
+    assert!(src.0.join("inner/from-container").exists(), "a mount made in the container must appear at the source on the host");
+    // Host → inside.
+    fs::create_dir_all(src.0.join("fromhost")).unwrap();
+    assert!(Command::new("mount").args(["-t", "tmpfs", "fromhost"]).arg(src.0.join("fromhost")).status().unwrap().success());
+    fs::write(src.0.join("fromhost/marker"), "x").unwrap();
+    let seen = c.cmd(&["exec", &c.id, "cat", "/vol/fromhost/marker"]);
+    assert_eq!(seen.ok().stdout, "x", "a mount made on the host must appear in the container");
+    c.delete_force().ok();
+    drop(src);
+    c.assert_no_leaks(None);
+}
+
+// runc and crun: a tmpfs mounted over an existing directory keeps its mode
+// and owner unless the options say otherwise (`docker run --tmpfs /run` on
+// an image whose /run is 0755); with `tmpcopyup` (Podman's `--tmpfs`) the
+// tmpfs starts with a copy of the directory's content.
+#[test]
+fn tmpfs_keeps_the_directorys_mode_and_copies_up() {
+    let mut c = TestContainer::new("inputs-tmpfs");
+    let rootfs = c.bundle.join("rootfs");
+    for (d, mode) in [("kept", 0o750), ("copied", 0o710), ("given", 0o700)] {
+        fs::create_dir_all(rootfs.join(d)).unwrap();
+        fs::set_permissions(rootfs.join(d), std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    }
+    std::os::unix::fs::chown(rootfs.join("kept"), Some(123), Some(456)).unwrap();
+    fs::create_dir_all(rootfs.join("copied/sub")).unwrap();
+    fs::write(rootfs.join("copied/sub/file"), "image-content").unwrap();
+    std::os::unix::fs::symlink("sub/file", rootfs.join("copied/link")).unwrap();
+    c.push("/mounts", json!({"destination": "/kept", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}));
+    c.push("/mounts", json!({"destination": "/copied", "type": "tmpfs", "source": "tmpfs", "options": ["rw", "nosuid", "nodev", "tmpcopyup"]}));
+    c.push("/mounts", json!({"destination": "/given", "type": "tmpfs", "source": "tmpfs", "options": ["mode=1777"]}));
+    c.push("/mounts", json!({"destination": "/fresh", "type": "tmpfs", "source": "tmpfs"}));
+    let out = c.run_sh("stat -c '%n %a %u:%g' /kept /copied /given /fresh; cat /copied/link; ls -la /copied >&2");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "/kept 750 123:456", "{out}");
+    assert_eq!(lines[1], "/copied 710 0:0", "{out}");
+    assert_eq!(lines[2], "/given 1777 0:0", "the options' mode wins: {out}");
+    assert_eq!(lines[3], "/fresh 1777 0:0", "a tmpfs on a directory that did not exist gets tmpfs's default: {out}");
+    if !skip_for("runc version 1.1", "runc 1.1 copies up but this check is berth's") || lines.len() > 4 {
+        assert_eq!(lines.get(4), Some(&"image-content"), "tmpcopyup must copy the image's content: {out}");
+    }
+    c.delete_and_check(None);
+}
+
 trait ShCapture {
     fn run_to_completion_sh(&mut self, script: &str) -> Captured;
 }

@@ -11,6 +11,7 @@
 //! and mounted onto through `/proc/self/fd/N`: a symlink in the image can
 //! never redirect a mount or a mkdir to the host.
 
+mod copyup;
 mod devices;
 mod mounts;
 mod options;
@@ -69,21 +70,36 @@ pub struct RootfsCtx<'a> {
     pub place: &'a dyn Fn() -> Result<()>,
 }
 
-/// Propagation for "/" and, when it differs from what "/" gives it, for the
-/// rootfs mount, from `linux.rootfsPropagation`.
-fn propagation_plan(value: Option<&str>) -> Result<(libc::c_ulong, Option<libc::c_ulong>)> {
+/// What `linux.rootfsPropagation` asks of the mounts, step by step
+/// (config-linux.md "Rootfs Mount Propagation"; runc's order).
+#[derive(Debug, PartialEq, Eq)]
+struct Propagation {
+    /// On "/" before anything is mounted.
+    root: libc::c_ulong,
+    /// Make the mount holding the rootfs private before binding the rootfs
+    /// onto itself: "/" then still shares the host's peer groups, and the
+    /// bind (and everything mounted on it) would appear on the host.
+    private_parent: bool,
+    /// On the rootfs mount before pivot_root.
+    rootfs: Option<libc::c_ulong>,
+    /// On the container's "/" once all of Berth's own mounts are made:
+    /// pivot_root refuses a shared new root, so sharing comes after it.
+    new_root: Option<libc::c_ulong>,
+}
+
+fn propagation_plan(value: Option<&str>) -> Result<Propagation> {
     use libc::{MS_PRIVATE, MS_REC, MS_SHARED, MS_SLAVE, MS_UNBINDABLE};
-    // "/" itself is never made shared: it is still in the host's peer groups,
-    // so a shared "/" would send our mounts to the host. A shared rootfs is
-    // made so after "/" became a slave, which starts a new peer group.
+    let plain = |root| Propagation { root, private_parent: false, rootfs: None, new_root: None };
     Ok(match value.unwrap_or("") {
-        "" | "slave" | "rslave" => (MS_SLAVE | MS_REC, None),
-        "private" | "rprivate" => (MS_PRIVATE | MS_REC, None),
-        "shared" => (MS_SLAVE | MS_REC, Some(MS_SHARED)),
-        "rshared" => (MS_SLAVE | MS_REC, Some(MS_SHARED | MS_REC)),
+        "" | "slave" | "rslave" => plain(MS_SLAVE | MS_REC),
+        "private" | "rprivate" => plain(MS_PRIVATE | MS_REC),
+        // Shared: the container's mounts stay in the host's peer groups, so
+        // an rshared bind propagates both ways (Docker `-v a:b:rshared`).
+        "shared" => Propagation { root: MS_SHARED, private_parent: true, rootfs: None, new_root: Some(MS_SHARED) },
+        "rshared" => Propagation { root: MS_SHARED | MS_REC, private_parent: true, rootfs: None, new_root: Some(MS_SHARED | MS_REC) },
         // An unbindable "/" would make the rootfs self-bind fail.
-        "unbindable" => (MS_PRIVATE | MS_REC, Some(MS_UNBINDABLE)),
-        "runbindable" => (MS_PRIVATE | MS_REC, Some(MS_UNBINDABLE | MS_REC)),
+        "unbindable" => Propagation { rootfs: Some(MS_UNBINDABLE), ..plain(MS_PRIVATE | MS_REC) },
+        "runbindable" => Propagation { rootfs: Some(MS_UNBINDABLE | MS_REC), ..plain(MS_PRIVATE | MS_REC) },
         other => return Err(Error::msg(format!("unknown rootfs propagation {other:?}")).field("linux.rootfsPropagation")),
     })
 }
@@ -102,8 +118,13 @@ fn is_dest(m: &oci_spec::runtime::Mount, path: &str) -> bool {
 /// created (an existing node that matches is accepted).
 pub fn prepare(ctx: &RootfsCtx) -> Result<()> {
     let linux = ctx.spec.linux().as_ref();
-    let (root_prop, rootfs_prop) = propagation_plan(linux.and_then(|l| l.rootfs_propagation().as_deref()))?;
-    sys::mount(None, c"/", None, root_prop, None).map_err(|e| Error::os("set propagation of /", e).field("linux.rootfsPropagation"))?;
+    let prop = propagation_plan(linux.and_then(|l| l.rootfs_propagation().as_deref()))?;
+    sys::mount(None, c"/", None, prop.root, None).map_err(|e| Error::os("set propagation of /", e).field("linux.rootfsPropagation"))?;
+    if prop.private_parent {
+        let at = sys::mount_point_of(ctx.rootfs).map_err(|e| Error::os(format!("find the mount holding {}", ctx.rootfs.display()), e).field("root.path"))?;
+        let c = sys::cstr(&at).map_err(|e| Error::os("mount point path", e))?;
+        sys::mount(None, &c, None, libc::MS_PRIVATE, None).map_err(|e| Error::os(format!("make {} private", at.display()), e).field("linux.rootfsPropagation"))?;
+    }
 
     let rootfs = sys::cstr(ctx.rootfs).map_err(|e| Error::os("rootfs path", e))?;
     sys::mount(Some(&rootfs), &rootfs, None, libc::MS_BIND | libc::MS_REC, None)
@@ -126,7 +147,7 @@ pub fn prepare(ctx: &RootfsCtx) -> Result<()> {
     let pts_mounted = mounts.iter().any(|m| is_dest(m, "/dev/pts"));
     devices::setup(ctx, root.as_fd(), !dev_is_bind, pts_mounted)?;
 
-    if let Some(flags) = rootfs_prop {
+    if let Some(flags) = prop.rootfs {
         // Last, so that (with the r-variants) it covers every mount above.
         sys::mount(None, &rootfs, None, flags, None).map_err(|e| Error::os("set rootfs propagation", e).field("linux.rootfsPropagation"))?;
     }
@@ -140,17 +161,28 @@ pub fn pivot(ctx: &RootfsCtx) -> Result<()> {
     // SAFETY: `rootfs` is a NUL-terminated path.
     sys::check(unsafe { libc::chdir(rootfs.as_ptr()) }).map_err(|e| Error::os(format!("chdir to {}", ctx.rootfs.display()), e))?;
     if ctx.no_pivot {
+        // Moving onto a shared "/" (rootfsPropagation shared) would put a
+        // copy of the rootfs on the host's "/": detach "/" from its peers.
+        sys::mount(None, c"/", None, libc::MS_PRIVATE, None).map_err(|e| Error::os("make / private", e))?;
         sys::mount(Some(&rootfs), c"/", None, libc::MS_MOVE, None).map_err(|e| Error::os("move rootfs onto /", e))?;
         // SAFETY: "." is a NUL-terminated literal.
         sys::check(unsafe { libc::chroot(c".".as_ptr()) }).map_err(|e| Error::os("chroot into rootfs", e))?;
     } else {
+        // The old root, held open: after pivot_root the cwd is the new
+        // root, and "." would name the new root's tree, not the old one.
+        let old_root = sys::openat(libc::AT_FDCWD, c"/", libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| Error::os("open the old root", e))?;
         // pivot_root(".", ".") stacks the old root on top of the new one, so
         // no directory for it is needed inside the rootfs.
         // SAFETY: both arguments are NUL-terminated literals.
         let ret = unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) };
         sys::check(ret as libc::c_int).map_err(|e| Error::os("pivot_root", e))?;
+        // SAFETY: fchdir on a directory descriptor we own.
+        sys::check(unsafe { libc::fchdir(std::os::fd::AsRawFd::as_raw_fd(&old_root)) }).map_err(|e| Error::os("chdir to the old root", e))?;
+        drop(old_root);
         // If the old root were shared (rootfsPropagation), detaching it
         // would propagate the unmount to the host: cut that link first.
+        // Only the old root's tree: the container's own mounts keep what
+        // their options and rootfsPropagation gave them.
         sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None).map_err(|e| Error::os("make old root a slave", e))?;
         // SAFETY: "." is a NUL-terminated literal.
         sys::check(unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) }).map_err(|e| Error::os("detach old root", e))?;
@@ -256,6 +288,10 @@ pub fn finalize(ctx: &RootfsCtx) -> Result<()> {
     if ctx.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         make_readonly(c"/").map_err(|e| Error::os("make / read-only", e).field("root.readonly"))?;
     }
+    // Last, so that none of our own mounts above travels to a peer.
+    if let Some(flags) = propagation_plan(linux.and_then(|l| l.rootfs_propagation().as_deref()))?.new_root {
+        sys::mount(None, c"/", None, flags, None).map_err(|e| Error::os("set propagation of the container's /", e).field("linux.rootfsPropagation"))?;
+    }
     Ok(())
 }
 
@@ -264,14 +300,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn propagation_never_shares_slash() {
-        for v in [None, Some("shared"), Some("rshared"), Some("slave"), Some("private"), Some("unbindable"), Some("runbindable")] {
-            let (root, _) = propagation_plan(v).unwrap();
-            assert_eq!(root & libc::MS_SHARED, 0, "{v:?}");
-            assert_eq!(root & libc::MS_UNBINDABLE, 0, "{v:?}");
+    fn propagation_steps() {
+        use libc::{MS_PRIVATE, MS_REC, MS_SHARED, MS_SLAVE, MS_UNBINDABLE};
+        let p = propagation_plan(None).unwrap();
+        assert_eq!(p, Propagation { root: MS_SLAVE | MS_REC, private_parent: false, rootfs: None, new_root: None });
+        // Shared: never before pivot_root (it refuses a shared new root),
+        // and the rootfs' own mount is made private so its bind stays ours.
+        let p = propagation_plan(Some("rshared")).unwrap();
+        assert_eq!(p, Propagation { root: MS_SHARED | MS_REC, private_parent: true, rootfs: None, new_root: Some(MS_SHARED | MS_REC) });
+        assert_eq!(propagation_plan(Some("shared")).unwrap().new_root, Some(MS_SHARED));
+        for v in ["private", "rprivate", "slave", "rslave", "unbindable", "runbindable"] {
+            let p = propagation_plan(Some(v)).unwrap();
+            assert_eq!(p.root & (MS_SHARED | MS_UNBINDABLE), 0, "{v}");
+            assert!(p.new_root.is_none() && !p.private_parent, "{v}");
         }
-        assert_eq!(propagation_plan(Some("rshared")).unwrap().1, Some(libc::MS_SHARED | libc::MS_REC));
-        assert_eq!(propagation_plan(None).unwrap(), (libc::MS_SLAVE | libc::MS_REC, None));
+        assert_eq!(propagation_plan(Some("runbindable")).unwrap().rootfs, Some(MS_UNBINDABLE | MS_REC));
+        assert_eq!(propagation_plan(Some("private")).unwrap().root, MS_PRIVATE | MS_REC);
         assert!(propagation_plan(Some("bogus")).is_err());
+    }
+
+    #[test]
+    fn mount_point_of_a_path() {
+        assert_eq!(sys::mount_point_of(Path::new("/proc/self/status")).unwrap(), Path::new("/proc"));
+        assert_eq!(sys::mount_point_of(Path::new("/proc")).unwrap(), Path::new("/proc"));
+        assert_eq!(sys::mount_point_of(Path::new("/")).unwrap(), Path::new("/"));
     }
 }

@@ -48,9 +48,6 @@ pub(crate) fn mount_entry(ctx: &RootfsCtx, root: BorrowedFd, index: usize, m: &M
     if opts.idmap || m.uid_mappings().is_some() || m.gid_mappings().is_some() {
         return Err(Error::msg(format!("mount {typ} on {}: id-mapped mounts are not supported yet", e.dest.display())).field(format!("mounts[{index}]")));
     }
-    if opts.tmpcopyup {
-        log::warn!("mounts[{index}]: tmpcopyup is not supported yet; {} starts empty", e.dest.display());
-    }
     let bind = opts.is_bind() || typ == "bind";
     let top = if bind {
         let src = m.source().as_deref().ok_or_else(|| Error::msg(format!("bind mount on {} has no source", e.dest.display())).field(format!("mounts[{index}]")))?;
@@ -59,18 +56,39 @@ pub(crate) fn mount_entry(ctx: &RootfsCtx, root: BorrowedFd, index: usize, m: &M
     } else if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(ctx, root, &e, &opts);
     } else {
-        let dest = open_in_root(root, e.dest, Kind::Dir, true).map_err(|err| e.err(err))?;
+        let (dest, covered) = if typ == "tmpfs" {
+            tmpfs_destination(root, &e)?
+        } else {
+            (open_in_root(root, e.dest, Kind::Dir, true).map_err(|err| e.err(err))?, None)
+        };
         let source = m.source().as_deref().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(typ));
+        let mut data = opts.data.clone();
+        // A tmpfs over an existing directory keeps its mode (and owner)
+        // unless the options say otherwise, as runc and crun do: `docker run
+        // --tmpfs /run` must not turn an image's 0755 /run into 1777.
+        if let Some(st) = &covered {
+            add_default(&mut data, "mode", &format!("{:o}", st.st_mode & 0o7777));
+            if !ctx.in_userns {
+                add_default(&mut data, "uid", &st.st_uid.to_string());
+                add_default(&mut data, "gid", &st.st_gid.to_string());
+            }
+        }
+        // With tmpcopyup, what the tmpfs covers is read through a
+        // descriptor opened before the mount.
+        let copy_from = match (&covered, opts.tmpcopyup) {
+            (Some(_), true) => Some(sys::openat(dest.as_raw_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(|err| e.err_step("open the directory to copy up", err))?),
+            _ => None,
+        };
         // Filesystems whose files get a label from a mount option.
         let labelled = match ctx.mount_context {
             Some(c) if ["tmpfs", "devpts", "mqueue"].contains(&typ) => {
-                if opts.data.is_empty() { c.to_string() } else { format!("{},{c}", opts.data) }
+                if data.is_empty() { c.to_string() } else { format!("{data},{c}") }
             }
-            _ => opts.data.clone(),
+            _ => data,
         };
         let data = (!labelled.is_empty()).then(|| CString::new(labelled.as_str())).transpose().map_err(|_| e.err(einval()))?;
         let res = sys::mount(Some(&sys::cstr(&source).map_err(|err| e.err(err))?), &fd_path(dest.as_fd()), Some(&cstring(typ)), opts.flags, data.as_deref());
-        match res {
+        let mut mounted = match res {
             Ok(()) => None,
             Err(err) if ctx.in_userns && err.raw_os_error() == Some(libc::EPERM) => {
                 // A user namespace may not mount sysfs/mqueue it does not own
@@ -81,7 +99,15 @@ pub(crate) fn mount_entry(ctx: &RootfsCtx, root: BorrowedFd, index: usize, m: &M
                 bind_onto(ctx, root, &e, Path::new(host), dest, &o)?
             }
             Err(err) => return Err(e.err(err)),
+        };
+        if let Some(from) = copy_from {
+            let top = reopen(root, &e)?;
+            let to = sys::openat(top.as_raw_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(|err| e.err_step("open the new tmpfs", err))?;
+            super::copyup::copy_tree(from.as_fd(), to.as_fd()).map_err(|err| e.err_step("tmpcopyup", err))?;
+            drop(to);
+            mounted = Some(top);
         }
+        mounted
     };
     if opts.propagation.is_empty() && opts.rec.is_empty() {
         return Ok(());
@@ -91,6 +117,32 @@ pub(crate) fn mount_entry(ctx: &RootfsCtx, root: BorrowedFd, index: usize, m: &M
         None => reopen(root, &e)?,
     };
     after_mount(top.as_fd(), &e, &opts)
+}
+
+/// Open a tmpfs destination, creating it if missing; the stat of the
+/// directory it will cover when that existed before.
+fn tmpfs_destination(root: BorrowedFd, e: &Entry) -> Result<(OwnedFd, Option<libc::stat>)> {
+    match open_in_root(root, e.dest, Kind::Dir, false) {
+        Ok(fd) => {
+            let st = sys::fstat(fd.as_fd()).map_err(|err| e.err_step("stat destination", err))?;
+            Ok((fd, Some(st)))
+        }
+        Err(err) if err.raw_os_error() == Some(libc::ENOENT) => Ok((open_in_root(root, e.dest, Kind::Dir, true).map_err(|err| e.err(err))?, None)),
+        Err(err) => Err(e.err(err)),
+    }
+}
+
+/// Append `key=value` to comma-separated mount data unless `key` is set.
+fn add_default(data: &mut String, key: &str, value: &str) {
+    if data.split(',').any(|o| o.split_once('=').map_or(o, |(k, _)| k) == key) {
+        return;
+    }
+    if !data.is_empty() {
+        data.push(',');
+    }
+    data.push_str(key);
+    data.push('=');
+    data.push_str(value);
 }
 
 fn einval() -> io::Error {
@@ -254,4 +306,24 @@ fn mount_hierarchy(ctx: &RootfsCtx, tmpfs: BorrowedFd, e: &Entry, cg: &CgroupMou
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tmpfs_defaults_never_override_options() {
+        let mut d = String::new();
+        add_default(&mut d, "mode", "755");
+        assert_eq!(d, "mode=755");
+        let mut d = "size=64k,mode=1777".to_string();
+        add_default(&mut d, "mode", "755");
+        add_default(&mut d, "uid", "0");
+        assert_eq!(d, "size=64k,mode=1777,uid=0");
+        // "modex" is not "mode".
+        let mut d = "modex=1".to_string();
+        add_default(&mut d, "mode", "700");
+        assert_eq!(d, "modex=1,mode=700");
+    }
 }

@@ -115,6 +115,30 @@ pub(crate) fn fstat(fd: BorrowedFd) -> io::Result<libc::stat> {
     Ok(unsafe { st.assume_init() })
 }
 
+/// The nearest ancestor of `path` (itself included) that is the root of a
+/// mount: the mount point of the mount `path` lives on. Asked of the
+/// kernel with `statx` (STATX_ATTR_MOUNT_ROOT, Linux 5.8), without
+/// following a final symlink.
+pub(crate) fn mount_point_of(path: &Path) -> io::Result<std::path::PathBuf> {
+    let mut p = path;
+    loop {
+        let c = cstr(p)?;
+        let mut st = std::mem::MaybeUninit::<libc::statx>::uninit();
+        // SAFETY: `c` is NUL-terminated and `st` a writable statx buffer.
+        check(unsafe { libc::statx(libc::AT_FDCWD, c.as_ptr(), libc::AT_SYMLINK_NOFOLLOW, 0, st.as_mut_ptr()) })?;
+        // SAFETY: statx succeeded and filled the buffer.
+        let st = unsafe { st.assume_init() };
+        let known = st.stx_attributes_mask & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
+        if !known {
+            return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+        }
+        if st.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0 {
+            return Ok(p.to_path_buf());
+        }
+        p = p.parent().unwrap_or(Path::new("/"));
+    }
+}
+
 /// The filesystem magic of an open descriptor (`fstatfs`'s f_type).
 pub(crate) fn fs_type(fd: BorrowedFd) -> io::Result<i64> {
     let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
