@@ -406,6 +406,41 @@ fn tmpfs_keeps_the_directorys_mode_and_copies_up() {
     c.delete_and_check(None);
 }
 
+// config-linux.md "Namespaces": a type not listed MUST be inherited from
+// the runtime, the mount namespace too. The rootfs mounts are then made in
+// the runtime's namespace, and delete removes every one of them.
+#[test]
+fn no_mount_namespace_mounts_in_the_runtimes_and_delete_removes_them() {
+    if skip_for("runc version", "runc refuses maskedPaths/readonlyPaths without a mount namespace") {
+        return;
+    }
+    let mut c = TestContainer::new("inputs-no-mntns");
+    c.drop_namespace("mount");
+    c.args(&["sleep", "100"]);
+    c.create().ok();
+    c.start().ok();
+    let rootfs = c.bundle.join("rootfs");
+    let mounts = mounts_under(&rootfs);
+    assert!(mounts.iter().any(|m| m.ends_with("/rootfs/proc")), "the container's /proc must be mounted in our namespace: {mounts:?}");
+    let o = c.cmd(&["exec", &c.id, "sh", "-c", "readlink /proc/self/ns/mnt; cat /etc/group | head -1; ls /proc | grep -c '^[0-9]'"]);
+    let out = o.ok().stdout.clone();
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], host_ns("mnt"), "the mount namespace is the runtime's: {out}");
+    assert_eq!(l[1], "root:x:0:", "exec must see the container's root, not the host's: {out}");
+    assert!(l[2].parse::<u32>().unwrap_or(99) <= 4, "its /proc is the container's pid namespace: {out}");
+    c.delete_force().ok();
+    assert!(mounts_under(&rootfs).is_empty(), "delete must remove the mounts: {:?}", mounts_under(&rootfs));
+    c.assert_no_leaks(None);
+
+    // A create that fails half-way takes its mounts down too.
+    let mut c = TestContainer::new("inputs-no-mntns-fail");
+    c.drop_namespace("mount");
+    c.push("/mounts", json!({"destination": "/late", "type": "no-such-fs", "source": "none"}));
+    c.create().fails().reports_error();
+    assert!(mounts_under(&c.bundle.join("rootfs")).is_empty(), "a failed create left mounts: {:?}", mounts_under(&c.bundle.join("rootfs")));
+    c.assert_no_leaks(None);
+}
+
 trait ShCapture {
     fn run_to_completion_sh(&mut self, script: &str) -> Captured;
 }

@@ -74,6 +74,12 @@ impl Plan {
     pub fn new_netns(&self) -> bool {
         (self.clone_flags | self.unshare_flags) & libc::CLONE_NEWNET != 0
     }
+
+    /// Whether the container inherits the runtime's mount namespace (none
+    /// listed): its mounts are then made in ours.
+    pub fn host_mountns(&self) -> bool {
+        !self.new_mountns && !self.join.iter().any(|j| j.flag == libc::CLONE_NEWNS)
+    }
 }
 
 /// `struct ifreq` with the `ifr_flags` member of its union (40 bytes).

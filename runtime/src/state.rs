@@ -91,6 +91,20 @@ pub struct State {
     /// Hooks for later stages.
     #[serde(default)]
     pub hooks: LaterHooks,
+    /// Without a mount namespace of its own: the mounts the container holds
+    /// in the runtime's namespace, for `delete` to take down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_mounts: Option<HostMounts>,
+}
+
+/// The mounts of a container that has no mount namespace of its own (see
+/// `rootfs::inherited`): mount ids at the rootfs path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostMounts {
+    /// The mount the rootfs path was on before create.
+    pub below: u64,
+    /// The rootfs bound onto itself by create.
+    pub ours: u64,
 }
 
 /// Validate a container id: it becomes a path component, so anything that

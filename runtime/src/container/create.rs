@@ -6,6 +6,7 @@ use crate::config::{self, Bundle};
 use crate::error::{Error, Result};
 use crate::hooks;
 use crate::namespaces::{self, Plan};
+use crate::rootfs;
 use crate::state::{self, LaterHooks, Locked, Root, State};
 use crate::sync::{self, Msg};
 use std::ffi::CString;
@@ -64,9 +65,6 @@ pub fn create(root: &Root, o: CreateOpts) -> Result<Created> {
     }
     let linux = bundle.spec.linux().as_ref();
     let plan = namespaces::plan(linux)?;
-    if !plan.new_mountns && !plan.join.iter().any(|j| j.flag == libc::CLONE_NEWNS) {
-        return Err(Error::msg("a mount namespace is required to set up the rootfs").field("linux.namespaces"));
-    }
     let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let placement = cgroups::resolve(cg_path, &o.id)?;
     // LSM labels are checked against the host before anything exists.
@@ -78,8 +76,14 @@ pub fn create(root: &Root, o: CreateOpts) -> Result<Created> {
         Some(s) => Some(crate::seccomp::build_cached(s, crate::seccomp::cache_dir().as_deref())?),
         None => None,
     };
+    // Without a mount namespace of its own the container's mounts land in
+    // ours: what the rootfs path is on now is where a clean-up stops.
+    let below = match plan.host_mountns() {
+        true => Some(rootfs::inherited::mount_id(&bundle.rootfs).map_err(|e| Error::os(format!("find the mount of {}", bundle.rootfs.display()), e).field("root.path"))?),
+        false => None,
+    };
     let locked = root.create_container_dir(&o.id)?;
-    let mut guard = Cleanup { locked: &locked, placement: Some(&placement), pid: 0 };
+    let mut guard = Cleanup { locked: &locked, placement: Some(&placement), pid: 0, host_mounts: below.map(|b| (bundle.rootfs.as_path(), b)) };
     let extras = InitExtras { seccomp: filter.as_ref(), lsm: &lsm_writes, mount_context: mount_context.as_deref() };
     let mut proxy = None;
     let pid = build(&o, &bundle, &plan, &placement, &locked, terminal, extras, &mut proxy, &mut guard).map_err(|e| e.context(format!("create {}", o.id)))?;
@@ -108,11 +112,14 @@ fn lsm_plan(spec: &oci_spec::runtime::Spec) -> Result<(Vec<(&'static str, String
     Ok((crate::lsm::plan(host, aa, se)?, crate::lsm::mount_context(host, ml)?))
 }
 
-/// Undo a failed create: kill the init, remove cgroups and the state dir.
+/// Undo a failed create: kill the init, unmount what it mounted in our
+/// namespace (without one of its own), remove cgroups and the state dir.
 struct Cleanup<'a> {
     locked: &'a Locked,
     placement: Option<&'a Placement>,
     pid: i32,
+    /// The rootfs and the id of the mount it was on before create.
+    host_mounts: Option<(&'a Path, u64)>,
 }
 
 impl Cleanup<'_> {
@@ -132,6 +139,11 @@ impl Drop for Cleanup<'_> {
             unsafe {
                 libc::kill(self.pid, libc::SIGKILL);
                 libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+            }
+        }
+        if let Some((rootfs, below)) = self.host_mounts {
+            if let Err(e) = rootfs::inherited::unmount_stack(rootfs, below, None) {
+                log::warn!("unmount the container's mounts on {}: {e}", rootfs.display());
             }
         }
         if let Some(p) = self.placement {
@@ -286,7 +298,13 @@ fn build(
         guard.pid = 0;
         return Err(e);
     };
-    let st = new_state(&o.id, pid, pid_start, bundle, placement.paths(), plan.new_pidns);
+    let mut st = new_state(&o.id, pid, pid_start, bundle, placement.paths(), plan.new_pidns);
+    if let Some(below) = guard.host_mounts.map(|(_, b)| b) {
+        // The init waits on the gate: what is on the rootfs path now is
+        // the bind it made.
+        let ours = rootfs::inherited::mount_id(&bundle.rootfs).map_err(|e| Error::os(format!("find the mount of {}", bundle.rootfs.display()), e))?;
+        st.host_mounts = Some(state::HostMounts { below, ours });
+    }
     locked.save(&st)?;
     if let Some(p) = &o.pid_file {
         write_pid_file(p, pid)?;
@@ -313,6 +331,7 @@ pub(crate) fn new_state(id: &str, pid: i32, pid_start: u64, bundle: &Bundle, cgr
             poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
             poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
         },
+        host_mounts: None,
     }
 }
 

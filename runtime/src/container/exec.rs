@@ -132,6 +132,15 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
         return Err(Error::msg(format!("cannot exec in container {id}: it has stopped")));
     }
 
+    // Without a mount namespace of its own, the container's root is a
+    // chroot of the init's: the process goes there the same way.
+    let chroot = match st.host_mounts {
+        Some(_) => {
+            let p = format!("/proc/{}/root", st.pid);
+            Some(std::fs::File::open(&p).map_err(|e| Error::os(format!("open the container's root {p}"), e))?)
+        }
+        None => None,
+    };
     let entry = crate::cgroups::entry::Entry::open(&cgroups).map_err(|e| e.context(format!("exec in {id}")))?;
     let (parent_chan, child_chan) = sync::pair()?;
     // Inherited by the child at fork: it is born in the container's pid
@@ -161,7 +170,7 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
                 crate::logging::forward_to(child_chan.raw_fd());
                 let joined = entry.join_self();
                 entry.close_in_child();
-                let setup = joined.and_then(|()| child(&p, &joins, &child_chan, console_target.as_ref(), o.preserve_fds, filter.as_ref(), &lsm_writes));
+                let setup = joined.and_then(|()| child(&p, &joins, chroot.as_ref(), &child_chan, console_target.as_ref(), o.preserve_fds, filter.as_ref(), &lsm_writes));
                 let e = match setup {
                     Err(e) => e,
                     Ok(never) => match never {},
@@ -293,9 +302,11 @@ fn empty_caps() -> LinuxCapabilities {
 }
 
 /// The child: join namespaces, set the process up, exec. Returns only on error.
+#[allow(clippy::too_many_arguments)]
 fn child(
     p: &Process,
     joins: &[(std::fs::File, libc::c_int, &str)],
+    chroot: Option<&std::fs::File>,
     chan: &sync::Channel,
     console_sock: Option<&OwnedFd>,
     preserve: u32,
@@ -320,6 +331,12 @@ fn child(
         unsafe {
             libc::setresgid(0, 0, 0);
             libc::setresuid(0, 0, 0);
+        }
+    }
+    if let Some(root) = chroot {
+        // SAFETY: fchdir to a directory we hold open, then chroot to it.
+        if unsafe { libc::fchdir(root.as_raw_fd()) } != 0 || unsafe { libc::chroot(c".".as_ptr()) } != 0 {
+            return Err(Error::last("enter the container's root"));
         }
     }
     let cwd = crate::rootfs::open_dir_in_root(std::path::Path::new("/"), p.cwd(), false).map_err(|e| e.field("process.cwd"))?;

@@ -170,6 +170,7 @@ fn setup(ctx: &InitCtx) -> Result<(CString, Vec<String>)> {
         rootfs: &ctx.bundle.rootfs,
         in_userns: plan.userns,
         no_pivot: ctx.no_pivot,
+        host_mountns: plan.host_mountns(),
         terminal: process.terminal().unwrap_or(false),
         cgroupns: plan.new_cgroupns,
         cgroups: ctx.cgroup_mounts,

@@ -207,6 +207,11 @@ fn destroy(locked: &Locked, st: &State) -> Result<()> {
     if !st.own_pidns {
         signal_cgroup(st, libc::SIGKILL);
     }
+    if let Some(m) = st.host_mounts {
+        // Mounts made in our namespace (no mount namespace of its own).
+        crate::rootfs::inherited::unmount_stack(&st.rootfs, m.below, Some(m.ours))
+            .map_err(|e| Error::os(format!("unmount the mounts of container {} on {}", st.id, st.rootfs.display()), e))?;
+    }
     let res = cgroups::remove(&st.cgroup_paths);
     hooks::run_all_warn("poststop", &st.hooks.poststop, &oci_state(st, Status::Stopped));
     locked.remove()?;

@@ -13,6 +13,7 @@
 
 mod copyup;
 mod devices;
+pub mod inherited;
 mod mounts;
 mod options;
 mod safepath;
@@ -54,6 +55,10 @@ pub struct RootfsCtx<'a> {
     pub in_userns: bool,
     /// --no-pivot: MS_MOVE the rootfs onto / and chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// No mount namespace of the container's own: the mounts are made in
+    /// the caller's (see [`inherited`]), whose propagation is left alone,
+    /// and the process is chrooted, not pivoted.
+    pub host_mountns: bool,
     /// process.terminal: create an empty /dev/console to bind the pty onto.
     pub terminal: bool,
     /// Whether the container has its own cgroup namespace.
@@ -119,8 +124,15 @@ fn is_dest(m: &oci_spec::runtime::Mount, path: &str) -> bool {
 pub fn prepare(ctx: &RootfsCtx) -> Result<()> {
     let linux = ctx.spec.linux().as_ref();
     let prop = propagation_plan(linux.and_then(|l| l.rootfs_propagation().as_deref()))?;
-    sys::mount(None, c"/", None, prop.root, None).map_err(|e| Error::os("set propagation of /", e).field("linux.rootfsPropagation"))?;
-    if prop.private_parent {
+    if ctx.host_mountns {
+        // The host's mounts are not ours to change.
+        if prop != propagation_plan(None)? {
+            log::warn!("linux.rootfsPropagation is ignored: the container has no mount namespace of its own");
+        }
+    } else {
+        sys::mount(None, c"/", None, prop.root, None).map_err(|e| Error::os("set propagation of /", e).field("linux.rootfsPropagation"))?;
+    }
+    if prop.private_parent && !ctx.host_mountns {
         let at = sys::mount_point_of(ctx.rootfs).map_err(|e| Error::os(format!("find the mount holding {}", ctx.rootfs.display()), e).field("root.path"))?;
         let c = sys::cstr(&at).map_err(|e| Error::os("mount point path", e))?;
         sys::mount(None, &c, None, libc::MS_PRIVATE, None).map_err(|e| Error::os(format!("make {} private", at.display()), e).field("linux.rootfsPropagation"))?;
@@ -147,7 +159,7 @@ pub fn prepare(ctx: &RootfsCtx) -> Result<()> {
     let pts_mounted = mounts.iter().any(|m| is_dest(m, "/dev/pts"));
     devices::setup(ctx, root.as_fd(), !dev_is_bind, pts_mounted)?;
 
-    if let Some(flags) = prop.rootfs {
+    if let Some(flags) = prop.rootfs.filter(|_| !ctx.host_mountns) {
         // Last, so that (with the r-variants) it covers every mount above.
         sys::mount(None, &rootfs, None, flags, None).map_err(|e| Error::os("set rootfs propagation", e).field("linux.rootfsPropagation"))?;
     }
@@ -160,7 +172,12 @@ pub fn pivot(ctx: &RootfsCtx) -> Result<()> {
     let rootfs = sys::cstr(ctx.rootfs).map_err(|e| Error::os("rootfs path", e))?;
     // SAFETY: `rootfs` is a NUL-terminated path.
     sys::check(unsafe { libc::chdir(rootfs.as_ptr()) }).map_err(|e| Error::os(format!("chdir to {}", ctx.rootfs.display()), e))?;
-    if ctx.no_pivot {
+    if ctx.host_mountns {
+        // pivot_root would change the root of every process of the
+        // caller's namespace: a chroot into the rootfs bind instead.
+        // SAFETY: "." is a NUL-terminated literal.
+        sys::check(unsafe { libc::chroot(c".".as_ptr()) }).map_err(|e| Error::os("chroot into rootfs", e))?;
+    } else if ctx.no_pivot {
         // Moving onto a shared "/" (rootfsPropagation shared) would put a
         // copy of the rootfs on the host's "/": detach "/" from its peers.
         sys::mount(None, c"/", None, libc::MS_PRIVATE, None).map_err(|e| Error::os("make / private", e))?;
@@ -289,7 +306,7 @@ pub fn finalize(ctx: &RootfsCtx) -> Result<()> {
         make_readonly(c"/").map_err(|e| Error::os("make / read-only", e).field("root.readonly"))?;
     }
     // Last, so that none of our own mounts above travels to a peer.
-    if let Some(flags) = propagation_plan(linux.and_then(|l| l.rootfs_propagation().as_deref()))?.new_root {
+    if let Some(flags) = propagation_plan(linux.and_then(|l| l.rootfs_propagation().as_deref()))?.new_root.filter(|_| !ctx.host_mountns) {
         sys::mount(None, c"/", None, flags, None).map_err(|e| Error::os("set propagation of the container's /", e).field("linux.rootfsPropagation"))?;
     }
     Ok(())
