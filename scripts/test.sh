@@ -23,7 +23,8 @@ cargo build --release --workspace
 
 say "tests"
 status=0
-cargo test --workspace --release -- --test-threads=2 "$@" || status=$?
+# --no-fail-fast: one failing test binary must not hide the others' results.
+cargo test --workspace --release --no-fail-fast -- --test-threads=2 "$@" || status=$?
 [ "$status" -eq 0 ] || echo "test.sh: cargo test failed (exit $status)" >&2
 
 say "leak check"

@@ -119,6 +119,11 @@ fn probe_last_cap() -> u32 {
     n
 }
 
+/// Every capability this build can name, "CAP_..." (`berth features`).
+pub fn all_names() -> Vec<&'static str> {
+    TABLE.iter().map(|(_, n)| *n).collect()
+}
+
 /// Capabilities this kernel knows (by /proc/sys/kernel/cap_last_cap), as
 /// names "CAP_..." — used by `berth features`.
 pub fn known() -> Vec<String> {

@@ -364,7 +364,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Kill { all, id, signal } => {
-            let sig = signals::parse(signal.as_deref().unwrap_or("SIGTERM"))?;
+            let sig = signal.as_deref().map(signals::parse).transpose()?;
             container::kill(&root, &id, sig, all).map(|_| 0)
         }
         Cmd::Delete { force, id } => container::delete(&root, &id, force).map(|_| 0),

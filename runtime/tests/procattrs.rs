@@ -176,8 +176,11 @@ fn no_capabilities_object_drops_everything() {
     .unwrap();
 }
 
+/// config.md "capabilities": what cannot be granted is a warning, not a
+/// failure. An ambient capability missing from inheritable is left out;
+/// the others are applied.
 #[test]
-fn ambient_outside_inheritable_is_a_named_error() {
+fn ambient_outside_inheritable_is_left_out() {
     if !is_root() {
         return;
     }
@@ -185,13 +188,9 @@ fn ambient_outside_inheritable_is_a_named_error() {
         let caps: LinuxCapabilities = json(
             r#"{"bounding":["CAP_KILL"],"effective":["CAP_KILL"],"permitted":["CAP_KILL"],"ambient":["CAP_KILL"]}"#,
         );
-        let err = capabilities::apply(Some(&caps)).unwrap_err().to_string();
-        check(
-            "error",
-            err.as_str(),
-            "raise ambient capability CAP_KILL: it must also be in the permitted and inheritable sets \
-             (process.capabilities.ambient)",
-        )
+        capabilities::apply(Some(&caps)).map_err(|e| e.to_string())?;
+        check("CapEff", status("CapEff"), "0000000000000020".to_string())?;
+        check("CapAmb", status("CapAmb"), "0000000000000000".to_string())
     })
     .unwrap();
 }

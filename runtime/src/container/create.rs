@@ -58,6 +58,7 @@ pub struct Created {
 pub fn create(root: &Root, o: CreateOpts) -> Result<Created> {
     state::validate_id(&o.id)?;
     let bundle = config::load(&o.bundle)?;
+    config::check_supported(&bundle.spec)?;
     let process = bundle.spec.process().as_ref().ok_or_else(|| Error::msg("process is required to create a container").field("process"))?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && matches!(o.console, Console::None) {

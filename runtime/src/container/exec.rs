@@ -142,6 +142,13 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
         None => None,
     };
     let entry = crate::cgroups::entry::Entry::open(&cgroups).map_err(|e| e.context(format!("exec in {id}")))?;
+    // config.md "execCPUAffinity": `initial` before the process enters the
+    // container's cgroup (it inherits ours at clone), `final` after.
+    let affinity = p.exec_cpu_affinity().as_ref();
+    if let Some(initial) = affinity.and_then(|a| a.initial().as_deref()) {
+        process::set_cpu_affinity(initial, "process.execCPUAffinity.initial")?;
+    }
+    let final_cpus = affinity.and_then(|a| a.cpu_affinity_final().clone());
     let (parent_chan, child_chan) = sync::pair()?;
     // Inherited by the child at fork: it is born in the container's pid
     // namespace already non-dumpable, with no window in which a container
@@ -168,7 +175,10 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
                 unsafe { libc::close(parent_chan.raw_fd()) };
                 // Our stderr is the container's: warnings go to the parent.
                 crate::logging::forward_to(child_chan.raw_fd());
-                let joined = entry.join_self();
+                let joined = entry.join_self().and_then(|()| match &final_cpus {
+                    Some(cpus) => process::set_cpu_affinity(cpus, "process.execCPUAffinity.final"),
+                    None => Ok(()),
+                });
                 entry.close_in_child();
                 let setup = joined.and_then(|()| child(&p, &joins, chroot.as_ref(), &child_chan, console_target.as_ref(), o.preserve_fds, filter.as_ref(), &lsm_writes));
                 let e = match setup {
@@ -232,7 +242,8 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
 fn build_process(spec: &oci_spec::runtime::Spec, o: &ExecOpts) -> Result<Process> {
     if let Some(path) = &o.process {
         let data = std::fs::read(path).map_err(|e| Error::os(format!("read process file {}", path.display()), e))?;
-        let mut p: Process = serde_json::from_slice(&data).map_err(|e| Error::msg(format!("parse process file {}: {e}", path.display())))?;
+        let mut p: Process = config::compat::parse_lenient(&data, |v| config::compat::fix_process(v, "--process"))
+            .map_err(|e| Error::msg(format!("parse process file {}: {e}", path.display())))?;
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(Error::msg("process.args must hold at least one entry").field("--process"));
         }

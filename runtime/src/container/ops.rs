@@ -124,9 +124,19 @@ fn pidfd_signal(fd: &OwnedFd, sig: libc::c_int) -> std::io::Result<()> {
     Ok(())
 }
 
-/// `berth kill [--all] ID SIGNAL`.
-pub fn kill(root: &Root, id: &str, sig: libc::c_int, all: bool) -> Result<()> {
+/// `berth kill [--all] ID [SIGNAL]`; without a signal, the one the
+/// `org.opencontainers.image.stopSignal` annotation names, else SIGTERM.
+pub fn kill(root: &Root, id: &str, sig: Option<libc::c_int>, all: bool) -> Result<()> {
     let st = root.load(id)?;
+    // config.md "Annotations": the image's stop signal SHOULD be what kills
+    // the container when no signal is named; else SIGTERM, as runc.
+    let sig = match sig {
+        Some(s) => s,
+        None => match st.annotations.get(STOP_SIGNAL) {
+            Some(name) => crate::signals::parse(name).map_err(|e| e.field(format!("annotations[{STOP_SIGNAL}]")))?,
+            None => libc::SIGTERM,
+        },
+    };
     let status = st.status(&root.container_dir(id));
     if status == Status::Stopped && !all {
         return Err(Error::msg(format!("cannot kill container {id}: container not running")));
@@ -143,6 +153,9 @@ pub fn kill(root: &Root, id: &str, sig: libc::c_int, all: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// The annotation naming the signal that stops the container.
+const STOP_SIGNAL: &str = "org.opencontainers.image.stopSignal";
 
 /// Signal every process in the container's cgroup.
 fn signal_cgroup(st: &State, sig: libc::c_int) {

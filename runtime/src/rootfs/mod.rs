@@ -27,6 +27,11 @@ use sys::MountAttr;
 
 pub use safepath::open_dir_in_root;
 
+/// Mount option names Berth acts on (`berth features` lists them).
+pub fn mount_option_names() -> Vec<&'static str> {
+    options::names()
+}
+
 /// A cgroup hierarchy to expose inside the container when config has a
 /// mount of type "cgroup" or "cgroup2".
 #[derive(Debug, Clone)]

@@ -94,6 +94,21 @@ const OPTIONS: &[(&str, Opt)] = &[
     ("tmpcopyup", Opt::TmpCopyUp),
 ];
 
+/// Options only mount(8) acts on (fstab bookkeeping, helpers, labels):
+/// config.md "Mounts" asks runtimes to follow mount(8), which never hands
+/// them to the kernel. Exact names, and prefixes ending in `-` or `=`.
+const USERSPACE_ONLY: &[&str] = &["auto", "noauto", "nofail", "_netdev", "user", "nouser", "users", "owner", "group", "x-", "comment="];
+
+fn userspace_only(opt: &str) -> bool {
+    USERSPACE_ONLY.iter().any(|u| if u.ends_with('-') || u.ends_with('=') { opt.starts_with(u) } else { opt == *u })
+}
+
+/// The option names with a meaning to Berth (`berth features`):
+/// everything but the id-mapped mounts, which are not supported yet.
+pub(crate) fn names() -> Vec<&'static str> {
+    OPTIONS.iter().map(|(n, _)| *n).filter(|n| !matches!(*n, "idmap" | "ridmap")).collect()
+}
+
 /// A mount's options, sorted by how they reach the kernel.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct MountOptions {
@@ -143,6 +158,7 @@ impl MountOptions {
                 Some(Opt::Nothing) => {}
                 Some(Opt::Idmap) => o.idmap = true,
                 Some(Opt::TmpCopyUp) => o.tmpcopyup = true,
+                None if userspace_only(opt) => {}
                 None => {
                     if !o.data.is_empty() {
                         o.data.push(',');
@@ -204,6 +220,13 @@ mod tests {
         assert_eq!(o.rec.clr, MOUNT_ATTR_RDONLY | MOUNT_ATTR__ATIME);
         assert_eq!(o.flags, 0);
         assert!(o.data.is_empty());
+    }
+
+    #[test]
+    fn mount8_only_options_never_reach_the_kernel() {
+        let o = MountOptions::parse(&["nofail", "x-systemd.automount", "comment=foo", "_netdev", "noauto", "size=1m", "xattr"]);
+        assert_eq!(o.data, "size=1m,xattr");
+        assert!(names().contains(&"tmpcopyup") && names().contains(&"iversion") && !names().contains(&"idmap"));
     }
 
     #[test]

@@ -40,9 +40,13 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     Ok(Bundle { dir, rootfs, spec })
 }
 
-/// Parse and validate config JSON.
+pub mod compat;
+
+/// Parse and validate config JSON. What the spec allows but oci-spec
+/// refuses is mended first (see [`compat`]).
 pub fn parse(data: &[u8]) -> Result<Spec> {
-    let spec: Spec = serde_json::from_slice(data).map_err(|e| Error::msg(format!("invalid config: {e}")))?;
+    let mut spec: Spec = compat::parse_lenient(data, compat::fix_config).map_err(|e| Error::msg(format!("invalid config: {e}")))?;
+    compat::fix_spec(&mut spec);
     validate(&spec)?;
     Ok(spec)
 }
@@ -88,6 +92,23 @@ fn valid_page_size(s: &str) -> bool {
     !num.is_empty() && !num.starts_with('0') && num.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Valid settings this build of Berth cannot carry out: an error naming
+/// the field rather than silence (config.md "Configuration": a runtime
+/// MUST generate an error for values it does not support). Checked by
+/// `create`, not by [`parse`]: the config is valid, only not runnable here.
+pub fn check_supported(spec: &Spec) -> Result<()> {
+    let Some(linux) = spec.linux() else { return Ok(()) };
+    let unsupported = [
+        ("linux.intelRdt", linux.intel_rdt().is_some(), "Intel RDT (resctrl) is not supported"),
+        ("linux.memoryPolicy", linux.memory_policy().is_some(), "memory policies are not supported yet"),
+        ("linux.netDevices", linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()), "moving network devices into the container is not supported yet"),
+    ];
+    match unsupported.iter().find(|(_, given, _)| *given) {
+        Some((field, _, why)) => Err(Error::msg(format!("{why}; remove {field} from the config")).field(*field)),
+        None => Ok(()),
+    }
+}
+
 /// The spec's requirements beyond JSON shape.
 pub fn validate(spec: &Spec) -> Result<()> {
     if spec.version().is_empty() {
@@ -122,6 +143,29 @@ pub fn validate(spec: &Spec) -> Result<()> {
         if !m.destination().is_absolute() {
             return Err(Error::msg(format!("mount destination {:?} is not absolute", m.destination()))
                 .field(format!("mounts[{i}].destination")));
+        }
+    }
+    #[allow(deprecated)]
+    if let Some(h) = spec.hooks() {
+        let stages = [
+            ("prestart", h.prestart()),
+            ("createRuntime", h.create_runtime()),
+            ("createContainer", h.create_container()),
+            ("startContainer", h.start_container()),
+            ("poststart", h.poststart()),
+            ("poststop", h.poststop()),
+        ];
+        for (stage, list) in stages {
+            for (i, hook) in list.iter().flatten().enumerate() {
+                // config.md "POSIX-platform Hooks": path MUST be absolute,
+                // timeout MUST be greater than zero.
+                if !hook.path().is_absolute() {
+                    return Err(Error::msg(format!("hook path {:?} is not absolute", hook.path())).field(format!("hooks.{stage}[{i}].path")));
+                }
+                if hook.timeout().is_some_and(|t| t <= 0) {
+                    return Err(Error::msg(format!("hook timeout {} is not greater than zero", hook.timeout().unwrap_or(0))).field(format!("hooks.{stage}[{i}].timeout")));
+                }
+            }
         }
     }
     if let Some(linux) = spec.linux() {
@@ -223,6 +267,9 @@ mod tests {
             ("/process/env", serde_json::json!(["NOEQUALS"]), "process.env[0]"),
             ("/linux/namespaces", serde_json::json!([{"type": "user"}, {"type": "uts"}]), "linux.uidMappings"),
             ("/linux/namespaces", serde_json::json!([{"type": "mount"}]), "hostname"),
+            ("/hooks", serde_json::json!({"prestart": [{"path": "relative/hook"}]}), "hooks.prestart[0].path"),
+            ("/hooks", serde_json::json!({"poststop": [{"path": "/bin/true"}, {"path": "/bin/true", "timeout": 0}]}), "hooks.poststop[1].timeout"),
+
         ];
         for (ptr, val, field) in cases {
             let mut v = base();
@@ -231,6 +278,28 @@ mod tests {
             let e = check(v).unwrap_err();
             assert_eq!(e.field.as_deref(), Some(field), "{ptr}: {e}");
         }
+    }
+
+    #[test]
+    fn unsupported_settings_name_their_field() {
+        for (key, val) in [("intelRdt", serde_json::json!({"closID": "x"})), ("netDevices", serde_json::json!({"eth1": {}})), ("memoryPolicy", serde_json::json!({"mode": "MPOL_DEFAULT"}))] {
+            let mut v = base();
+            v["linux"][key] = val;
+            let spec = check(v).unwrap();
+            assert_eq!(check_supported(&spec).unwrap_err().field.as_deref(), Some(format!("linux.{key}").as_str()));
+        }
+        check_supported(&check(base()).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn lenient_inputs_load() {
+        let mut v = base();
+        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_KILL", "CAP_FROM_THE_FUTURE"]});
+        v["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_RESET_ON_FORK"]});
+        v["mounts"] = serde_json::json!([{"destination": "tmp", "type": "tmpfs", "source": "tmpfs"}]);
+        let spec = check(v).unwrap();
+        assert_eq!(spec.process().as_ref().unwrap().capabilities().as_ref().unwrap().bounding().as_ref().unwrap().len(), 1);
+        assert_eq!(spec.mounts().as_ref().unwrap()[0].destination(), Path::new("/tmp"));
     }
 
     #[test]
