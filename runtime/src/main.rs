@@ -305,7 +305,7 @@ fn run_cli() {
     let cli = parse_cli();
     let format = if cli.log_format == "json" { logging::Format::Json } else { logging::Format::Text };
     if let Err(e) = logging::init(cli.log.as_deref(), format, cli.debug) {
-        eprintln!("berth: open log file: {e}");
+        berth::output::eprintln(&format!("berth: open log file: {e}"));
         std::process::exit(1);
     }
     let log_to_file = cli.log.is_some();
@@ -316,7 +316,7 @@ fn run_cli() {
             if log_to_file {
                 log::error!("{e}");
             }
-            eprintln!("berth: {e}");
+            berth::output::eprintln(&format!("berth: {e}"));
             std::process::exit(1);
         }
     }

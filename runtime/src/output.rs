@@ -17,7 +17,7 @@ pub fn print(text: &str) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => die_of_sigpipe(),
         Err(e) => {
-            eprintln!("berth: write to standard output: {e}");
+            eprintln(&format!("berth: write to standard output: {e}"));
             std::process::exit(1);
         }
     }
@@ -29,6 +29,15 @@ pub fn println(text: &str) {
     s.push_str(text);
     s.push('\n');
     print(&s);
+}
+
+/// Write a line to stderr, ignoring failure: `eprintln!` panics when
+/// stderr is a closed pipe, and there is nowhere else to report that.
+pub fn eprintln(text: &str) {
+    let mut s = String::with_capacity(text.len() + 1);
+    s.push_str(text);
+    s.push('\n');
+    let _ = std::io::stderr().lock().write_all(s.as_bytes());
 }
 
 /// End the process by the default action of SIGPIPE.

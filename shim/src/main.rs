@@ -107,7 +107,8 @@ fn group_of(config: &str) -> Option<String> {
 
 fn fail(msg: String) -> ! {
     log(&msg);
-    eprintln!("containerd-shim-berth-v2: {msg}");
+    // Not eprintln!: it panics when stderr is a closed pipe.
+    let _ = writeln!(std::io::stderr(), "containerd-shim-berth-v2: {msg}");
     std::process::exit(1)
 }
 

@@ -73,7 +73,7 @@ pub fn run(ctx: &InitCtx) -> ! {
     let msg = err.to_string();
     // SAFETY: writing msg's bytes to the gate descriptor we own.
     unsafe { libc::write(ctx.gate.as_raw_fd(), msg.as_ptr().cast(), msg.len().min(4000)) };
-    eprintln!("berth: {}: {msg}", ctx.id);
+    crate::output::eprintln(&format!("berth: {}: {msg}", ctx.id));
     // SAFETY: as above.
     unsafe { libc::_exit(127) }
 }
