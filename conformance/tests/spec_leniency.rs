@@ -137,3 +137,19 @@ fn scheduler_flags_in_the_specs_spelling() {
     assert_eq!(out.trim(), "ran");
     c.delete_and_check(None);
 }
+
+// runtime.md "Create": updates to config.json after create MUST NOT affect
+// the container; `exec` takes its defaults from what create read.
+#[test]
+fn config_changes_after_create_do_not_reach_exec() {
+    if skip_for("runc version", "runc's exec reads process defaults from the bundle's current config.json") {
+        return;
+    }
+    let (mut c, _) = running("lenient-saved-config");
+    c.push("/process/env", json!("CHANGED_AFTER_CREATE=yes"));
+    c.write_config();
+    let o = c.cmd(&["exec", &c.id, "sh", "-c", "echo x${CHANGED_AFTER_CREATE}x"]);
+    assert_eq!(o.ok().stdout, "xx\n", "exec saw a config change made after create");
+    c.delete_force().ok();
+    c.assert_no_leaks(None);
+}

@@ -238,6 +238,22 @@ fn lock_dir(dir: PathBuf) -> Result<Locked> {
 }
 
 impl Locked {
+    /// Keep `raw` (the bundle's config.json as create read it) as
+    /// `<dir>/config.json`, readable by root only (it may hold secrets in
+    /// env). Written before the state file, so whoever sees the state finds
+    /// the config.
+    pub fn save_config(&self, raw: &[u8]) -> Result<()> {
+        let path = self.dir.join(crate::config::SAVED_CONFIG);
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, raw))
+            .map_err(|e| Error::os(format!("save {}", path.display()), e))
+    }
+
     /// The descriptor holding the lock. A forked child must close its copy,
     /// or the lock (owned by the shared open file) outlives us.
     pub fn raw_fd(&self) -> std::os::fd::RawFd {

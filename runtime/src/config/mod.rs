@@ -17,6 +17,24 @@ pub struct Bundle {
     pub rootfs: PathBuf,
     /// The parsed config.
     pub spec: Spec,
+    /// config.json as read: `create` keeps a copy in the state directory.
+    pub raw: Vec<u8>,
+}
+
+/// Name of the copy of config.json in a container's state directory.
+pub const SAVED_CONFIG: &str = "config.json";
+
+/// The config a running container was created from: the copy `create`
+/// saved in `state_dir` (runtime.md: changes to config.json after create
+/// MUST NOT affect the container), else, for containers created before
+/// copies were kept, the bundle's.
+pub fn load_saved(state_dir: &Path, bundle: &Path) -> Result<Spec> {
+    let path = state_dir.join(SAVED_CONFIG);
+    match std::fs::read(&path) {
+        Ok(data) => parse(&data).map_err(|e| e.context(path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => load(bundle).map(|b| b.spec),
+        Err(e) => Err(Error::os(format!("read {}", path.display()), e)),
+    }
 }
 
 /// Read `<bundle>/config.json`, parse it and check it.
@@ -37,7 +55,7 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     if !rootfs.is_dir() {
         return Err(Error::msg(format!("rootfs {} is not a directory", rootfs.display())).field("root.path"));
     }
-    Ok(Bundle { dir, rootfs, spec })
+    Ok(Bundle { dir, rootfs, spec, raw: data })
 }
 
 pub mod compat;

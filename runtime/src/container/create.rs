@@ -306,6 +306,7 @@ fn build(
         let ours = rootfs::inherited::mount_id(&bundle.rootfs).map_err(|e| Error::os(format!("find the mount of {}", bundle.rootfs.display()), e))?;
         st.host_mounts = Some(state::HostMounts { below, ours });
     }
+    locked.save_config(&bundle.raw)?;
     locked.save(&st)?;
     if let Some(p) = &o.pid_file {
         write_pid_file(p, pid)?;

@@ -76,7 +76,8 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
         Status::Paused => return Err(Error::msg(format!("cannot exec in container {id}: it is paused (use --ignore-paused)"))),
         s => return Err(Error::msg(format!("cannot exec in container {id}: it is {}", s.as_str()))),
     }
-    let spec = config::load(&st.bundle)?.spec;
+    // What the container was created from, not what config.json says now.
+    let spec = config::load_saved(&dir, &st.bundle)?;
     let p = build_process(&spec, &o)?;
     let aa = o.apparmor.as_deref().or(p.apparmor_profile().as_deref()).filter(|s| !s.is_empty());
     let se = o.process_label.as_deref().or(p.selinux_label().as_deref()).filter(|s| !s.is_empty());
