@@ -26,13 +26,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::binaries::which;
+use crate::host::cgroup_dirs;
 use crate::image::busybox_rootfs_tar;
 use crate::netns::EngineNs;
+use crate::process::{run_timeout, show, stop_child};
+use crate::runtime::{runtime_calls, runtime_list, runtime_wrapper};
 use crate::sandbox::{cgroup_procs, Sandbox};
-use crate::{
-    cgroup_dirs, run_timeout, runtime_calls, runtime_list, runtime_wrapper, show, stop_child,
-    which,
-};
 
 /// Which engine.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -184,7 +184,7 @@ impl EngineNs {
     pub fn busybox(&self, args: &[&str], timeout: Duration) -> std::process::Output {
         let mut cmd = self.command("busybox");
         cmd.args(args);
-        crate::run_timeout(cmd, timeout)
+        crate::process::run_timeout(cmd, timeout)
     }
 
     /// `/proc/<holder>/ns/net`, for `nsenter --net=`.
@@ -248,7 +248,7 @@ impl EngineNs {
                 return;
             }
             let pids: Vec<i32> = left.iter().map(|(p, _)| *p).collect();
-            crate::kill_pids(&pids);
+            crate::process::kill_pids(&pids);
             std::thread::sleep(Duration::from_millis(100));
         }
     }

@@ -11,10 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::{
-    cgroup_children, cgroup_dirs, kill_pids, mounts_under, remove_cgroup_tree, run_timeout, runtime_list, runtime_under_test, show, unique_id,
-    unmount_under,
-};
+use crate::host::{cgroup_children, cgroup_dirs, mounts_under, remove_cgroup_tree, unmount_under};
+use crate::process::{kill_pids, run_timeout, show, unique_id};
+use crate::runtime::{runtime_list, runtime_under_test};
 
 /// A test's private directory, runtime and cgroup parent.
 pub struct Sandbox {
