@@ -170,7 +170,7 @@ fn pids_limit_enforced() {
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
     let n = c.marked_processes().len();
-    assert!(n >= 1 && n <= 4, "pids.max 4 not enforced: {n} processes");
+    assert!((1..=4).contains(&n), "pids.max 4 not enforced: {n} processes");
     c.delete_force().ok();
     c.assert_no_leaks(Some(pid as i32));
 }

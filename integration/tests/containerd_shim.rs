@@ -195,7 +195,7 @@ fn rss_by_mapping(pid: i32) -> String {
             }
         }
     }
-    by.sort_by(|a, b| b.1.cmp(&a.1));
+    by.sort_by_key(|b| std::cmp::Reverse(b.1));
     by.iter().filter(|(_, kb)| *kb > 0).map(|(n, kb)| format!("{n} {kb}")).collect::<Vec<_>>().join(", ")
 }
 

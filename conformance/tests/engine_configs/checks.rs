@@ -250,12 +250,11 @@ pub fn check_config(p: &Probe, cfg: &Value, pins: &Pins, errs: &mut Vec<String>)
         // The last matching rule decides (config-linux.md "Allowed Device list").
         let access = rules
             .iter()
-            .filter(|r| {
+            .rfind(|r| {
                 r["type"].as_str().is_none_or(|t| t == "a" || t == ty)
                     && r["major"].as_u64().is_none_or(|x| x == ma)
                     && r["minor"].as_u64().is_none_or(|x| x == mi)
             })
-            .last()
             .map(|r| if r["allow"].as_bool().unwrap_or(false) { r["access"].as_str().unwrap_or("rwm").to_string() } else { String::new() });
         if let Some(access) = access {
             let w = p.get(&format!("devw:{path}")).unwrap_or("");

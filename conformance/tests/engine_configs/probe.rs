@@ -39,7 +39,7 @@ impl Probe {
                 let sep = f.iter().position(|x| *x == "-")?;
                 (f.get(4)? == &dest).then(|| (f[5].to_string(), f[6..sep].join(" "), f[sep + 1].to_string()))
             })
-            .last()
+            .next_back()
     }
 }
 

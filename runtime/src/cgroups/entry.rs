@@ -170,7 +170,7 @@ mod tests {
     #[test]
     fn a_directory_that_is_not_a_cgroup_is_refused() {
         let d = std::env::temp_dir();
-        let e = Entry::open(&[d.clone()]).unwrap_err().to_string();
+        let e = Entry::open(std::slice::from_ref(&d)).unwrap_err().to_string();
         assert!(e.contains(&d.display().to_string()) && e.contains("not a cgroup directory"), "{e}");
     }
 }

@@ -518,7 +518,7 @@ mod fuzz {
             let data = std::fs::read(e.unwrap().path()).unwrap();
             seeds.push(serde_json::from_slice(&data).unwrap());
         }
-        let mut r = Rng(0x5eed_0f_be47);
+        let mut r = Rng(0x005e_ed0f_be47);
         for round in 0..3000 {
             let mut v = seeds[round % seeds.len()].clone();
             for _ in 0..1 + r.below(4) {

@@ -99,9 +99,13 @@ struct InitExtras<'a> {
     mount_context: Option<&'a str>,
 }
 
+/// The init's LSM writes (procfs attribute, label) and the mount label
+/// option.
+type LsmPlan = (Vec<(&'static str, String)>, Option<String>);
+
 /// LSM writes for the init and the mount label option; the host is probed
 /// only when a label is asked for.
-fn lsm_plan(spec: &oci_spec::runtime::Spec) -> Result<(Vec<(&'static str, String)>, Option<String>)> {
+fn lsm_plan(spec: &oci_spec::runtime::Spec) -> Result<LsmPlan> {
     let p = spec.process().as_ref();
     let aa = p.and_then(|p| p.apparmor_profile().as_deref()).filter(|s| !s.is_empty());
     let se = p.and_then(|p| p.selinux_label().as_deref()).filter(|s| !s.is_empty());

@@ -300,7 +300,7 @@ pub(super) fn load_seccomp(filter: Option<&crate::seccomp::Filter>, chan: &Chann
 /// sensibly and the later user switch starts from uid 0.
 fn become_root_in_userns(linux: Option<&oci_spec::runtime::Linux>) -> Result<()> {
     let maps_root = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        m.map_or(true, |m| m.is_empty() || m.iter().any(|x| x.container_id() == 0))
+        m.is_none_or(|m| m.is_empty() || m.iter().any(|x| x.container_id() == 0))
     };
     let l = linux;
     if maps_root(l.and_then(|l| l.gid_mappings().as_ref())) {

@@ -306,9 +306,8 @@ pub fn run(root: &Root, mut o: CreateOpts, r: RunOpts) -> Result<i32> {
     }
     let created = create(root, o)?;
     let master = match created.proxy {
-        Some(sock) => Some(crate::console::recv_fd(std::os::fd::AsFd::as_fd(&sock)).map_err(|e| {
+        Some(sock) => Some(crate::console::recv_fd(std::os::fd::AsFd::as_fd(&sock)).inspect_err(|_| {
             let _ = delete(root, &id, true);
-            e
         })?),
         None => None,
     };

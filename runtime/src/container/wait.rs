@@ -31,7 +31,7 @@ pub fn wait_forwarding(pid: i32, master: Option<OwnedFd>) -> Result<i32> {
         }
         OwnedFd::from_raw_fd(fd)
     };
-    let _raw = master.as_ref().and_then(|m| RawTerminal::enter(m));
+    let _raw = master.as_ref().and_then(RawTerminal::enter);
     let mut master_open = master.is_some();
     let mut stdin_open = master.is_some();
     loop {
