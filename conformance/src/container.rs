@@ -32,9 +32,7 @@ pub struct TestContainer {
 }
 
 pub(crate) fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
-        .collect()
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
 }
 
 impl TestContainer {
@@ -53,13 +51,7 @@ impl TestContainer {
         install_rootfs(&bundle.join("rootfs"));
         let state = base.join("state");
         fs::create_dir_all(&state).unwrap();
-        let rt = Runtime {
-            bin,
-            root: state,
-            log: Some(base.join("runtime-log.json")),
-            scratch: base.clone(),
-            timeout: command_timeout(),
-        };
+        let rt = Runtime { bin, root: state, log: Some(base.join("runtime-log.json")), scratch: base.clone(), timeout: command_timeout() };
         TestContainer {
             config: default_config(&id),
             pid_file: base.join("container.pid"),
@@ -107,11 +99,7 @@ impl TestContainer {
     }
     /// Write `config.json` into the bundle.
     pub fn write_config(&self) {
-        fs::write(
-            self.bundle.join("config.json"),
-            serde_json::to_vec_pretty(&self.config).unwrap(),
-        )
-        .expect("write config.json");
+        fs::write(self.bundle.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).expect("write config.json");
     }
 
     /// Run a runtime command (global flags added).
@@ -139,11 +127,7 @@ impl TestContainer {
         let mut args = vec!["create", "--bundle", &bundle, "--pid-file", &pid];
         args.extend_from_slice(extra);
         args.push(&self.id);
-        let io = Stdio3 {
-            stdin: Stdio::null(),
-            stdout: File::create(&self.out_file).unwrap(),
-            stderr: File::create(&self.err_file).unwrap(),
-        };
+        let io = Stdio3 { stdin: Stdio::null(), stdout: File::create(&self.out_file).unwrap(), stderr: File::create(&self.err_file).unwrap() };
         let mut o = self.rt.cmd_io_with(&args, io, prepare);
         // For create, the runtime's own stdio is the container's stdio.
         o.stdout = fs::read_to_string(&self.out_file).unwrap_or_default();
@@ -219,10 +203,7 @@ impl TestContainer {
                 fs::read_to_string(&self.err_file).unwrap_or_default()
             );
         }
-        Captured {
-            stdout: fs::read_to_string(&self.out_file).unwrap_or_default(),
-            stderr: fs::read_to_string(&self.err_file).unwrap_or_default(),
-        }
+        Captured { stdout: fs::read_to_string(&self.out_file).unwrap_or_default(), stderr: fs::read_to_string(&self.err_file).unwrap_or_default() }
     }
 
     /// Run `sh -c script` in the container to completion and return stdout.
@@ -330,9 +311,7 @@ impl TestContainer {
                     })
                 })
                 .unwrap_or(false);
-            let has_env = fs::read(e.path().join("environ"))
-                .map(|b| b.split(|c| *c == 0).any(|x| x == marker.as_bytes()))
-                .unwrap_or(false);
+            let has_env = fs::read(e.path().join("environ")).map(|b| b.split(|c| *c == 0).any(|x| x == marker.as_bytes())).unwrap_or(false);
             if in_cg || has_env {
                 out.push(pid);
             }

@@ -48,18 +48,50 @@ pub fn status_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 /// Capability bit numbers by name (CAP_CHOWN = 0 ...).
 pub fn cap_bit(name: &str) -> u32 {
     const CAPS: &[&str] = &[
-        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
-        "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
-        "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
-        "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE",
-        "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
-        "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
+        "CHECKPOINT_RESTORE",
     ];
     let n = name.trim_start_matches("CAP_");
-    CAPS.iter()
-        .position(|c| *c == n)
-        .unwrap_or_else(|| panic!("unknown capability {name}")) as u32
+    CAPS.iter().position(|c| *c == n).unwrap_or_else(|| panic!("unknown capability {name}")) as u32
 }
 
 /// The capability mask for a list of names.
@@ -69,9 +101,7 @@ pub fn cap_mask(names: &[&str]) -> u64 {
 
 /// Inode identity (`type:[inode]`) of one of the host's namespaces.
 pub fn host_ns(kind: &str) -> String {
-    fs::read_link(format!("/proc/self/ns/{kind}"))
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()
+    fs::read_link(format!("/proc/self/ns/{kind}")).map(|p| p.display().to_string()).unwrap_or_default()
 }
 
 /// A helper process (`sleep`) that the test starts in new namespaces with
@@ -83,18 +113,11 @@ pub struct NsHolder {
 impl NsHolder {
     /// `unshare <flags> sleep 1000`; waits until its namespaces differ from ours.
     pub fn new(unshare_flags: &[&str], kinds: &[&str]) -> Self {
-        let child = Command::new("unshare")
-            .args(unshare_flags)
-            .args(["sleep", "1000"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn unshare");
+        let child = Command::new("unshare").args(unshare_flags).args(["sleep", "1000"]).stdin(Stdio::null()).spawn().expect("spawn unshare");
         let h = NsHolder { child };
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            let ready = fs::read_to_string(format!("/proc/{}/comm", h.pid()))
-                .map(|c| c.trim() == "sleep")
-                .unwrap_or(false)
+            let ready = fs::read_to_string(format!("/proc/{}/comm", h.pid())).map(|c| c.trim() == "sleep").unwrap_or(false)
                 && kinds.iter().all(|k| h.ns(k) != host_ns(k));
             if ready {
                 return h;
@@ -110,9 +133,7 @@ impl NsHolder {
         format!("/proc/{}/ns/{kind}", self.pid())
     }
     pub fn ns(&self, kind: &str) -> String {
-        fs::read_link(self.ns_path(kind))
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
+        fs::read_link(self.ns_path(kind)).map(|p| p.display().to_string()).unwrap_or_default()
     }
 }
 
@@ -156,8 +177,7 @@ pub(crate) fn recv_fd(sock: i32) -> Result<OwnedFd, String> {
     let mut buf = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
-    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(|e| format!("recvmsg: {e}"))?;
+    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).map_err(|e| format!("recvmsg: {e}"))?;
     for c in msg.cmsgs().map_err(|e| e.to_string())? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {

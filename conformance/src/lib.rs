@@ -14,7 +14,6 @@
 //! the files the container's stdio is redirected to. Dropping it force-deletes
 //! the container and removes everything the test created, even on failure.
 
-
 /// Where every test directory and the cached rootfs template live.
 pub const WORK_DIR: &str = "/tmp/berth-conformance";
 /// Every test container's cgroup lives under this absolute cgroupsPath prefix.

@@ -41,11 +41,8 @@ pub fn rootfs_template() -> &'static Path {
         }
         let t = template_dir();
         let _ = fs::remove_dir_all(&t);
-        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file())
-            .expect("busybox not found: apt-get install busybox-static");
+        let busybox =
+            ["/bin/busybox", "/usr/bin/busybox"].iter().map(PathBuf::from).find(|p| p.is_file()).expect("busybox not found: apt-get install busybox-static");
         for d in ["bin", "proc", "sys", "dev", "etc", "tmp", "root", "var", "run"] {
             fs::create_dir_all(t.join(d)).unwrap();
         }
@@ -69,12 +66,7 @@ pub fn rootfs_template() -> &'static Path {
 
 /// Copy the cached template to `dest` (preserving symlinks and modes).
 pub fn install_rootfs(dest: &Path) {
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg(rootfs_template())
-        .arg(dest)
-        .status()
-        .expect("run cp");
+    let st = Command::new("cp").arg("-a").arg(rootfs_template()).arg(dest).status().expect("run cp");
     assert!(st.success(), "cp -a rootfs template failed");
 }
 

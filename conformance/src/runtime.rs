@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 
 pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 /// Resolve the runtime binary under test.
@@ -29,17 +27,11 @@ pub fn runtime_binary() -> PathBuf {
             let s = v.to_string_lossy().to_string();
             if s.contains('/') {
                 let p = PathBuf::from(&s);
-                return if p.is_file() {
-                    Ok(p)
-                } else {
-                    Err(format!("OCI_RUNTIME={s}: no such file"))
-                };
+                return if p.is_file() { Ok(p) } else { Err(format!("OCI_RUNTIME={s}: no such file")) };
             }
             return find_on_path(&s).ok_or_else(|| format!("OCI_RUNTIME={s}: not found on PATH"));
         }
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
         for p in ["release/berth", "debug/berth"] {
             let p = target.join(p);
             if p.is_file() {
@@ -88,17 +80,12 @@ pub fn skip_for(prefix: &str, reason: &str) -> bool {
 
 /// Per-command timeout; `CONFORMANCE_TIMEOUT` (seconds) overrides it.
 pub fn command_timeout() -> Duration {
-    std::env::var("CONFORMANCE_TIMEOUT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(Duration::from_secs(15))
+    std::env::var("CONFORMANCE_TIMEOUT").ok().and_then(|s| s.parse().ok()).map(Duration::from_secs).unwrap_or(Duration::from_secs(15))
 }
 
 // ---------------------------------------------------------------------------
 // Rootfs
 // ---------------------------------------------------------------------------
-
 
 /// Result of one runtime invocation.
 #[derive(Debug, Clone)]
@@ -140,11 +127,7 @@ impl RtOutput {
     #[track_caller]
     pub fn fails(&self) -> &Self {
         assert!(!self.timed_out, "runtime hung: {}", self.describe());
-        assert!(
-            matches!(self.code, Some(c) if c != 0),
-            "expected a non-zero exit: {}",
-            self.describe()
-        );
+        assert!(matches!(self.code, Some(c) if c != 0), "expected a non-zero exit: {}", self.describe());
         // Shown with --nocapture: what the runtime said, for comparing runtimes.
         eprintln!(
             "[expected failure] {} -> {:?}: stderr={:?} log={:?}",
@@ -158,18 +141,13 @@ impl RtOutput {
     /// Panic unless the runtime reported an error on stderr or in its log.
     #[track_caller]
     pub fn reports_error(&self) -> &Self {
-        assert!(
-            !self.stderr.trim().is_empty() || !self.log.trim().is_empty(),
-            "expected an error message on stderr or in the log: {}",
-            self.describe()
-        );
+        assert!(!self.stderr.trim().is_empty() || !self.log.trim().is_empty(), "expected an error message on stderr or in the log: {}", self.describe());
         self
     }
     /// stdout parsed as JSON.
     #[track_caller]
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.describe()))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.describe()))
     }
 }
 

@@ -17,11 +17,7 @@ const WAIT: Duration = Duration::from_secs(10);
 fn run_in(c: &TestContainer) -> (RtOutput, String) {
     c.write_config();
     let bundle = c.bundle.display().to_string();
-    let io = Stdio3 {
-        stdin: Stdio::null(),
-        stdout: File::create(&c.out_file).unwrap(),
-        stderr: File::create(&c.err_file).unwrap(),
-    };
+    let io = Stdio3 { stdin: Stdio::null(), stdout: File::create(&c.out_file).unwrap(), stderr: File::create(&c.err_file).unwrap() };
     let mut o = c.rt.cmd_io(&["run", "--bundle", &bundle, &c.id], io);
     o.stderr = fs::read_to_string(&c.err_file).unwrap_or_default();
     (o, fs::read_to_string(&c.out_file).unwrap_or_default())
@@ -60,11 +56,7 @@ fn run_then_kill(c: &TestContainer, sig: &str) -> Option<i32> {
     let id = c.id.clone();
     let (out, err) = (c.out_file.clone(), c.err_file.clone());
     let h = thread::spawn(move || {
-        let io = Stdio3 {
-            stdin: Stdio::null(),
-            stdout: File::create(out).unwrap(),
-            stderr: File::create(err).unwrap(),
-        };
+        let io = Stdio3 { stdin: Stdio::null(), stdout: File::create(out).unwrap(), stderr: File::create(err).unwrap() };
         rt.cmd_io(&["run", "--bundle", &bundle, &id], io)
     });
     c.wait_status("running", WAIT).expect("container running under `run`");
@@ -104,10 +96,7 @@ fn run_then_sigkill_exit_137() {
 fn table(out: &str) -> (Vec<String>, Vec<Vec<String>>) {
     let mut lines = out.lines();
     let header = lines.next().unwrap_or_default().split_whitespace().map(String::from).collect();
-    let rows = lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split_whitespace().map(String::from).collect())
-        .collect();
+    let rows = lines.filter(|l| !l.trim().is_empty()).map(|l| l.split_whitespace().map(String::from).collect()).collect();
     (header, rows)
 }
 
@@ -185,8 +174,7 @@ fn spec_writes_default_config() {
     fs::create_dir_all(&dir).unwrap();
     let d = dir.display().to_string();
     c.cmd(&["spec", "--bundle", &d]).ok();
-    let v: Value = serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap())
-        .expect("spec output is JSON");
+    let v: Value = serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).expect("spec output is JSON");
     assert!(v["ociVersion"].is_string(), "{v}");
     assert!(v["process"]["args"].is_array(), "{v}");
     assert_eq!(v["root"]["path"], "rootfs", "{v}");

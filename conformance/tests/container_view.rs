@@ -154,11 +154,7 @@ fn cwd_and_env() {
     let mut l = out.lines();
     assert_eq!(l.next(), Some("/work/dir"));
     let env: Vec<&str> = l.collect();
-    for want in [
-        "CONFORMANCE_A=1",
-        "CONFORMANCE_B=two words",
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    ] {
+    for want in ["CONFORMANCE_A=1", "CONFORMANCE_B=two words", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] {
         assert!(env.contains(&want), "{want} missing from env: {out}");
     }
     c.delete_and_check(None);
@@ -178,10 +174,7 @@ fn rlimits() {
     );
     let out = c.run_sh("cat /proc/self/limits; ulimit -n; ulimit -Hn");
     let line = |name: &str| -> Vec<String> {
-        let l = out
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("{name} missing: {out}"));
+        let l = out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} missing: {out}"));
         l[name.len()..].split_whitespace().map(String::from).collect()
     };
     assert_eq!(&line("Max open files")[..2], ["512", "1000"], "{out}");
@@ -204,10 +197,7 @@ fn capabilities_root() {
     let mut c = TestContainer::new("view-caps-root");
     let bnd = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_SETUID"];
     let inh = ["CAP_KILL"];
-    c.set(
-        "/process/capabilities",
-        json!({"bounding": bnd, "effective": bnd, "permitted": bnd, "inheritable": inh}),
-    );
+    c.set("/process/capabilities", json!({"bounding": bnd, "effective": bnd, "permitted": bnd, "inheritable": inh}));
     let out = c.run_sh("grep ^Cap /proc/self/status");
     let [i, p, e, b, a] = cap_sets(&out);
     assert_eq!(b, cap_mask(&bnd), "CapBnd: {out}");
@@ -237,10 +227,7 @@ fn capabilities_ambient_non_root() {
     let bnd = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"];
     let amb = ["CAP_NET_BIND_SERVICE", "CAP_KILL"];
     c.set("/process/user", json!({"uid": 1000, "gid": 1000}));
-    c.set(
-        "/process/capabilities",
-        json!({"bounding": bnd, "effective": amb, "permitted": amb, "inheritable": amb, "ambient": amb}),
-    );
+    c.set("/process/capabilities", json!({"bounding": bnd, "effective": amb, "permitted": amb, "inheritable": amb, "ambient": amb}));
     let out = c.run_sh("grep ^Cap /proc/self/status");
     let [i, p, e, b, a] = cap_sets(&out);
     assert_eq!(b, cap_mask(&bnd), "CapBnd: {out}");
@@ -325,8 +312,15 @@ fn mounts_and_flags() {
     has("/mnt/tmp", "nosuid");
     has("/dev", "nosuid");
     has("/dev/shm", "nodev");
-    for (mp, ty) in [("/proc", "proc"), ("/dev", "tmpfs"), ("/dev/pts", "devpts"), ("/dev/shm", "tmpfs"),
-                     ("/dev/mqueue", "mqueue"), ("/sys", "sysfs"), ("/mnt/tmp", "tmpfs")] {
+    for (mp, ty) in [
+        ("/proc", "proc"),
+        ("/dev", "tmpfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+        ("/dev/mqueue", "mqueue"),
+        ("/sys", "sysfs"),
+        ("/mnt/tmp", "tmpfs"),
+    ] {
         assert_eq!(m.get(mp).map(|x| x.1.as_str()), Some(ty), "{mp} type:\n{mi}");
     }
     assert_eq!(rest, "from-host\nbind-ro\ntmp-writable\n");
@@ -400,8 +394,7 @@ fn default_devices_and_symlinks() {
          for l in fd stdin stdout stderr ptmx; do echo \"link $l $(readlink /dev/$l)\"; done; \
          head -c 4 /dev/zero | wc -c; echo ok > /dev/null && echo null-ok",
     );
-    for (name, ma, mi) in [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
-                           ("urandom", 1, 9), ("tty", 5, 0)] {
+    for (name, ma, mi) in [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)] {
         let path = format!("/dev/{name}");
         let line = out.lines().find(|l| l.starts_with(&format!("{path}|"))).unwrap_or_else(|| panic!("{path}: {out}"));
         let (_, ty, a, b) = parse_stat_dev(line).unwrap();
@@ -410,11 +403,7 @@ fn default_devices_and_symlinks() {
         assert_eq!(host_dev(&path), Some((ma, mi)), "host sanity");
         assert!(line.ends_with("|666"), "{path} should be rw for all: {line}");
     }
-    let links: HashMap<&str, &str> = out
-        .lines()
-        .filter_map(|l| l.strip_prefix("link "))
-        .filter_map(|l| l.split_once(' '))
-        .collect();
+    let links: HashMap<&str, &str> = out.lines().filter_map(|l| l.strip_prefix("link ")).filter_map(|l| l.split_once(' ')).collect();
     assert_eq!(links["fd"], "/proc/self/fd");
     assert_eq!(links["stdin"], "/proc/self/fd/0");
     assert_eq!(links["stdout"], "/proc/self/fd/1");
@@ -436,9 +425,7 @@ fn extra_device_node() {
                "fileMode": 0o640, "uid": 0, "gid": 29}),
     );
     c.push("/linux/devices", json!({"path": "/dev/sub/conf-zero", "type": "c", "major": 1, "minor": 5}));
-    let out = c.run_sh(
-        "stat -c '%n|%F|%t|%T|%a|%u|%g' /dev/conf-null; stat -c '%n|%F|%t|%T' /dev/sub/conf-zero",
-    );
+    let out = c.run_sh("stat -c '%n|%F|%t|%T|%a|%u|%g' /dev/conf-null; stat -c '%n|%F|%t|%T' /dev/sub/conf-zero");
     let mut l = out.lines();
     let first = l.next().unwrap();
     let (_, ty, a, b) = parse_stat_dev(first).unwrap();
@@ -485,16 +472,10 @@ fn time_namespace_offsets() {
     }
     let mut c = TestContainer::new("view-timens");
     c.push("/linux/namespaces", json!({"type": "time"}));
-    c.set(
-        "/linux/timeOffsets",
-        json!({"monotonic": {"secs": 86400, "nanosecs": 0}, "boottime": {"secs": 172800, "nanosecs": 0}}),
-    );
+    c.set("/linux/timeOffsets", json!({"monotonic": {"secs": 86400, "nanosecs": 0}, "boottime": {"secs": 172800, "nanosecs": 0}}));
     let out = c.run_sh("cat /proc/self/timens_offsets; readlink /proc/self/ns/time");
     // The kernel pads the columns with spaces; compare the words.
-    let m: std::collections::HashMap<String, String> = kv(&out)
-        .into_iter()
-        .map(|(k, v)| (k, v.split_whitespace().collect::<Vec<_>>().join(" ")))
-        .collect();
+    let m: std::collections::HashMap<String, String> = kv(&out).into_iter().map(|(k, v)| (k, v.split_whitespace().collect::<Vec<_>>().join(" "))).collect();
     assert_eq!(m.get("monotonic").map(String::as_str), Some("86400 0"), "{out}");
     assert_eq!(m.get("boottime").map(String::as_str), Some("172800 0"), "{out}");
     assert!(out.lines().last().unwrap() != host_ns("time"));
@@ -519,8 +500,10 @@ fn terminal_console_socket() {
     assert!(out.contains("stdio-is-tty\n"), "{out:?}");
     assert!(out.contains("/dev/pts/"), "tty should be a pts: {out:?}");
     // config-linux.md "Default Devices": /dev/console when terminal is enabled.
-    assert!(out.contains("character special file|88|") || out.contains("character special file|88"),
-            "/dev/console must be the pty (major 136 = 0x88): {out:?}");
+    assert!(
+        out.contains("character special file|88|") || out.contains("character special file|88"),
+        "/dev/console must be the pty (major 136 = 0x88): {out:?}"
+    );
     c.wait_status("stopped", Duration::from_secs(10)).unwrap();
     c.delete_and_check(None);
 }

@@ -99,11 +99,15 @@ fn docker_run_volume_rshared() {
 
 #[test]
 fn docker_run_limits() {
-    replay("docker-run-limits", "p memlimit \"$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)\"; p pidsmax \"$(cat /sys/fs/cgroup/pids/pids.max)\"", |p, _, errs| {
-        if p.get("memlimit") != Some("67108864") || p.get("pidsmax") != Some("50") {
-            errs.push(format!("inside: memory limit {:?} (want 67108864), pids.max {:?} (want 50)", p.get("memlimit"), p.get("pidsmax")));
-        }
-    });
+    replay(
+        "docker-run-limits",
+        "p memlimit \"$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)\"; p pidsmax \"$(cat /sys/fs/cgroup/pids/pids.max)\"",
+        |p, _, errs| {
+            if p.get("memlimit") != Some("67108864") || p.get("pidsmax") != Some("50") {
+                errs.push(format!("inside: memory limit {:?} (want 67108864), pids.max {:?} (want 50)", p.get("memlimit"), p.get("pidsmax")));
+            }
+        },
+    );
 }
 
 /// `docker run -it`: terminal true, the pty comes back over --console-socket.

@@ -191,10 +191,13 @@ fn device_listed_read_only_stays_read_only() {
     };
     let mut c = TestContainer::new("inputs-device-r");
     c.push("/linux/devices", json!({"path": "/dev/xloop", "type": "b", "major": major, "minor": minor, "fileMode": 0o660, "uid": 0, "gid": 0}));
-    c.set("/linux/resources/devices", json!([
-        {"allow": false, "access": "rwm"},
-        {"allow": true, "type": "b", "major": major, "minor": minor, "access": "r"}
-    ]));
+    c.set(
+        "/linux/resources/devices",
+        json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "b", "major": major, "minor": minor, "access": "r"}
+        ]),
+    );
     let out = c.run_sh("(exec 3</dev/xloop) && echo read-ok; (exec 3>/dev/xloop) 2>/dev/null && echo write-ok || echo write-refused");
     assert_eq!(out, "read-ok\nwrite-refused\n", "device access must be exactly the rule's `r`");
     c.delete_and_check(None);

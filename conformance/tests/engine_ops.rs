@@ -12,7 +12,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-
 fn ns_of(pid: i32, kind: &str) -> String {
     fs::read_link(format!("/proc/{pid}/ns/{kind}")).map(|p| p.display().to_string()).unwrap_or_default()
 }
@@ -64,11 +63,7 @@ fn exec_detached_with_process_file() {
 #[test]
 fn exec_exit_code() {
     let (c, pid) = running("ops-exec-code");
-    let io = Stdio3 {
-        stdin: Stdio::null(),
-        stdout: File::create(c.base.join("exec.out")).unwrap(),
-        stderr: File::create(c.base.join("exec.err")).unwrap(),
-    };
+    let io = Stdio3 { stdin: Stdio::null(), stdout: File::create(c.base.join("exec.out")).unwrap(), stderr: File::create(c.base.join("exec.err")).unwrap() };
     let o = c.rt.cmd_io(&["exec", &c.id, "sh", "-c", "echo $$ > /dev/null; hostname; exit 5"], io);
     assert_eq!(o.code, Some(5), "exec must exit with the process's status: {o:?}");
     assert_eq!(fs::read_to_string(c.base.join("exec.out")).unwrap(), "berth-test\n");

@@ -12,9 +12,7 @@ use std::fs;
 /// The private state root holds no entry at all after a failed create.
 #[track_caller]
 fn assert_root_empty(c: &TestContainer) {
-    let entries: Vec<_> = fs::read_dir(&c.rt.root)
-        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
+    let entries: Vec<_> = fs::read_dir(&c.rt.root).map(|rd| rd.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(entries.is_empty(), "state root not empty after failed create: {entries:?}");
 }
 
@@ -144,12 +142,7 @@ fn create_or_start_must_fail(c: &TestContainer) {
     let created = c.create_with(&[]);
     if created.success() {
         let started = c.start();
-        assert!(
-            !started.success(),
-            "create succeeded, so start must fail; start: {:?} stderr {}",
-            started.code,
-            started.stderr
-        );
+        assert!(!started.success(), "create succeeded, so start must fail; start: {:?} stderr {}", started.code, started.stderr);
         started.fails().reports_error();
         c.delete_force().ok();
         c.assert_no_leaks(c.pid_from_file());
@@ -222,10 +215,7 @@ fn bind_mount_missing_source() {
     let mut c = TestContainer::new("err-bind-src");
     c.args(&["true"]);
     let src = c.base.join("no-such-source").display().to_string();
-    c.push(
-        "/mounts",
-        json!({"destination": "/mnt", "type": "bind", "source": src, "options": ["rbind"]}),
-    );
+    c.push("/mounts", json!({"destination": "/mnt", "type": "bind", "source": src, "options": ["rbind"]}));
     config_must_fail(&c);
 }
 
@@ -234,9 +224,6 @@ fn bind_mount_missing_source() {
 fn device_bad_type() {
     let mut c = TestContainer::new("err-dev-type");
     c.args(&["true"]);
-    c.push(
-        "/linux/devices",
-        json!({"path": "/dev/bogus", "type": "x", "major": 1, "minor": 3}),
-    );
+    c.push("/linux/devices", json!({"path": "/dev/bogus", "type": "x", "major": 1, "minor": 3}));
     config_must_fail(&c);
 }

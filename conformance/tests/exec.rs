@@ -7,8 +7,6 @@ use std::fs::{self, File};
 use std::process::Stdio;
 use std::time::Duration;
 
-
-
 /// `exec` in the foreground with its stdout captured; returns (code, stdout).
 fn exec_out(c: &TestContainer, args: &[&str]) -> (Option<i32>, String) {
     let out = c.base.join(format!("exec-{}.out", std::process::id()));
@@ -26,7 +24,20 @@ fn user_env_cwd_and_groups() {
     let (c, pid) = running("exec-user");
     let (code, out) = exec_out(
         &c,
-        &["--user", "1000:1001", "--additional-gids", "7", "--env", "EXTRA=yes", "--cwd", "/tmp", &c.id, "sh", "-c", "id -u; id -g; id -G; pwd; echo $EXTRA; echo $PATH"],
+        &[
+            "--user",
+            "1000:1001",
+            "--additional-gids",
+            "7",
+            "--env",
+            "EXTRA=yes",
+            "--cwd",
+            "/tmp",
+            &c.id,
+            "sh",
+            "-c",
+            "id -u; id -g; id -G; pwd; echo $EXTRA; echo $PATH",
+        ],
     );
     assert_eq!(code, Some(0), "{out}");
     let lines: Vec<&str> = out.lines().collect();

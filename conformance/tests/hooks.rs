@@ -13,10 +13,7 @@ const WAIT: Duration = Duration::from_secs(10);
 fn hook_dir(c: &mut TestContainer) -> PathBuf {
     let d = c.base.join("hooks");
     fs::create_dir_all(&d).unwrap();
-    c.push(
-        "/mounts",
-        json!({"destination": "/hooks", "type": "bind", "source": d.display().to_string(), "options": ["rbind"]}),
-    );
+    c.push("/mounts", json!({"destination": "/hooks", "type": "bind", "source": d.display().to_string(), "options": ["rbind"]}));
     d
 }
 
@@ -32,24 +29,16 @@ fn hook(c: &TestContainer, script: &str) -> Value {
 /// A hook that saves its stdin (the state) to DIR/<name>.json and appends
 /// <name> to DIR/order. `dir` is the directory as the hook sees it.
 fn recording_hook(c: &TestContainer, name: &str, dir: &str) -> Value {
-    hook(
-        c,
-        &format!("cat > {dir}/{name}.json; echo \"{name} $HOOK_VAR $0\" >> {dir}/order"),
-    )
+    hook(c, &format!("cat > {dir}/{name}.json; echo \"{name} $HOOK_VAR $0\" >> {dir}/order"))
 }
 
 fn read_state(d: &Path, name: &str) -> Value {
-    let s = fs::read_to_string(d.join(format!("{name}.json")))
-        .unwrap_or_else(|e| panic!("hook {name} did not run: {e}"));
+    let s = fs::read_to_string(d.join(format!("{name}.json"))).unwrap_or_else(|e| panic!("hook {name} did not run: {e}"));
     serde_json::from_str(&s).unwrap_or_else(|e| panic!("hook {name} got no JSON state ({e}): {s:?}"))
 }
 
 fn order(d: &Path) -> Vec<String> {
-    fs::read_to_string(d.join("order"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.split(' ').next().unwrap().to_string())
-        .collect()
+    fs::read_to_string(d.join("order")).unwrap_or_default().lines().map(|l| l.split(' ').next().unwrap().to_string()).collect()
 }
 
 /// Check the state a hook saw on stdin.
@@ -92,8 +81,7 @@ fn create_hooks_in_order_with_state() {
     let host = d.display().to_string();
     c.args(&["sleep", "100"]);
     c.set("/annotations", json!({"hook.test": "1"}));
-    for (ty, name) in [("prestart", "prestart"), ("createRuntime", "createRuntime"),
-                       ("createContainer", "createContainer"), ("poststop", "poststop")] {
+    for (ty, name) in [("prestart", "prestart"), ("createRuntime", "createRuntime"), ("createContainer", "createContainer"), ("poststop", "poststop")] {
         let h = recording_hook(&c, name, &host);
         c.push(&format!("/hooks/{ty}"), h);
     }
@@ -194,10 +182,7 @@ fn failing_create_container_fails_create() {
 // error and stop the container; the program MUST NOT run.
 #[test]
 fn failing_start_container_fails_start() {
-    if skip_for(
-        "runc version 1.1",
-        "runc 1.1 runs startContainer hooks in its init after `start` returned 0",
-    ) {
+    if skip_for("runc version 1.1", "runc 1.1 runs startContainer hooks in its init after `start` returned 0") {
         return;
     }
     let mut c = TestContainer::new("hooks-fail-startContainer");
@@ -244,10 +229,7 @@ fn failing_poststart_fails_start_and_stops() {
 // the remaining hooks and the lifecycle continue.
 #[test]
 fn failing_poststop_is_a_warning() {
-    if skip_for(
-        "runc version 1.1",
-        "runc 1.1 stops at the first failing poststop hook (later ones never run)",
-    ) {
+    if skip_for("runc version 1.1", "runc 1.1 stops at the first failing poststop hook (later ones never run)") {
         return;
     }
     let mut c = TestContainer::new("hooks-fail-poststop");

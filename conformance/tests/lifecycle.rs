@@ -16,11 +16,7 @@ fn check_state_shape(s: &Value, c: &TestContainer, status: &str) {
     assert_eq!(s["status"], status, "status: {s}");
     let bundle = s["bundle"].as_str().unwrap_or_else(|| panic!("bundle missing: {s}"));
     assert!(bundle.starts_with('/'), "bundle must be absolute: {s}");
-    assert_eq!(
-        std::fs::canonicalize(bundle).ok(),
-        std::fs::canonicalize(&c.bundle).ok(),
-        "bundle path: {s}"
-    );
+    assert_eq!(std::fs::canonicalize(bundle).ok(), std::fs::canonicalize(&c.bundle).ok(), "bundle path: {s}");
     if status == "created" || status == "running" {
         assert!(s["pid"].as_i64().unwrap_or(0) > 0, "pid must be > 0 when {status}: {s}");
     }
@@ -134,10 +130,7 @@ fn delete_running_without_force_fails() {
 // runtime.md "Delete" on a `created` container without force is an error too.
 #[test]
 fn delete_created_without_force_fails() {
-    if skip_for(
-        "runc version 1.1",
-        "runc deletes (kills) a `created` container on plain `delete`, against runtime.md Delete",
-    ) {
+    if skip_for("runc version 1.1", "runc deletes (kills) a `created` container on plain `delete`, against runtime.md Delete") {
         return;
     }
     let mut c = TestContainer::new("delete-created");

@@ -165,9 +165,7 @@ fn pids_limit_enforced() {
     c.sh("sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 30 & done' 2>/dev/null; exec sleep 30");
     c.create().ok();
     c.start().ok();
-    let pid = c.wait_status("running", std::time::Duration::from_secs(10)).unwrap()["pid"]
-        .as_i64()
-        .unwrap();
+    let pid = c.wait_status("running", std::time::Duration::from_secs(10)).unwrap()["pid"].as_i64().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
     let n = c.marked_processes().len();
     assert!((1..=4).contains(&n), "pids.max 4 not enforced: {n} processes");
@@ -296,8 +294,20 @@ fn hugetlb_limit_applied_or_refused() {
 fn update_flags_and_resources_json() {
     let (c, pid) = running_with("cg-update", json!({"memory": {"limit": 67108864, "swap": 67108864}, "pids": {"limit": 50}}));
     c.cmd(&[
-        "update", "--memory", "128m", "--memory-swap", "256m", "--pids-limit", "30", "--cpu-share", "256", "--cpu-quota", "20000",
-        "--cpu-period", "100000", &c.id,
+        "update",
+        "--memory",
+        "128m",
+        "--memory-swap",
+        "256m",
+        "--pids-limit",
+        "30",
+        "--cpu-share",
+        "256",
+        "--cpu-quota",
+        "20000",
+        "--cpu-period",
+        "100000",
+        &c.id,
     ])
     .ok();
     // v2 holds swap alone (memory+swap − memory) and cpu.weight for shares
@@ -420,10 +430,7 @@ fn device_denied_null() {
         return;
     }
     let mut c = TestContainer::new("cg-deny-null");
-    c.set(
-        "/linux/resources/devices",
-        json!([{"allow": false, "access": "rwm"}, {"allow": false, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]),
-    );
+    c.set("/linux/resources/devices", json!([{"allow": false, "access": "rwm"}, {"allow": false, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]));
     let out = c.run_sh("(echo x > /dev/null) 2>/tmp/err && echo null-open || echo null-denied; head -c 2 /dev/zero | wc -c");
     assert_eq!(out, "null-denied\n2\n");
     c.delete_and_check(None);

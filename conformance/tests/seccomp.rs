@@ -41,10 +41,7 @@ fn errno_action_applies_in_container_and_exec() {
 #[test]
 fn kill_action_kills() {
     let mut c = TestContainer::new("seccomp-kill");
-    c.set(
-        "/linux/seccomp",
-        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_KILL_PROCESS"}]}),
-    );
+    c.set("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_KILL_PROCESS"}]}));
     c.args(&["uname"]);
     c.write_config();
     let bundle = c.bundle.display().to_string();
@@ -74,10 +71,7 @@ fn bad_profile_fails_create_cleanly() {
         return;
     }
     let mut c = TestContainer::new("seccomp-bad");
-    c.set(
-        "/linux/seccomp",
-        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["no_such_syscall_at_all"], "action": "SCMP_ACT_ERRNO"}]}),
-    );
+    c.set("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["no_such_syscall_at_all"], "action": "SCMP_ACT_ERRNO"}]}));
     c.write_config();
     let o = c.create();
     o.fails();

@@ -10,9 +10,7 @@ pub const SHIM: &str = "containerd-shim-berth-v2";
 
 /// The workspace's target directory.
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
 /// The cargo profile directory matching this test build.
@@ -35,10 +33,7 @@ pub fn workspace_binary(package: &str, bin: &str) -> Result<PathBuf, String> {
     }
     let out = cmd.output().map_err(|e| format!("cargo build -p {package}: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "cargo build -p {package} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(format!("cargo build -p {package} failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
     let p = target_dir().join(profile()).join(bin);
     p.canonicalize().map_err(|e| format!("{}: {e}", p.display()))
@@ -86,9 +81,5 @@ pub fn shim_binary() -> Result<PathBuf, String> {
 
 /// Finds `name` on PATH.
 pub fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
 }

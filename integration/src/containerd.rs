@@ -43,8 +43,7 @@ impl Containerd {
         std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
         let sock = dir.join("c.sock");
         let path = format!("{}:{}", shim_dir.display(), std::env::var("PATH").unwrap_or_default());
-        let mut env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         env.push(("PATH".into(), path));
         env.push(("BERTH_SHIM_ROOT".into(), dir.join("runtime").display().to_string()));
         let mut c = Containerd { dir, sock, env, child: None, ids: Default::default() };
@@ -66,11 +65,7 @@ impl Containerd {
         );
         let cfg = d.join("config.toml");
         std::fs::write(&cfg, config).map_err(|e| format!("write config: {e}"))?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(d.join("containerd.log"))
-            .map_err(|e| format!("containerd log: {e}"))?;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(d.join("containerd.log")).map_err(|e| format!("containerd log: {e}"))?;
         let mut cmd = Command::new("containerd");
         cmd.arg("--config").arg(&cfg).stdin(Stdio::null());
         cmd.stdout(log.try_clone().map_err(|e| e.to_string())?).stderr(log);
@@ -172,8 +167,7 @@ impl Containerd {
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
             let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else { continue };
-            let args: Vec<String> =
-                cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).to_string()).collect();
+            let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).to_string()).collect();
             if args.first().is_some_and(|a| a.ends_with(binary)) && args.contains(&needle) {
                 pids.push(pid);
             }

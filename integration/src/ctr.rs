@@ -27,14 +27,8 @@ pub fn setup() -> Option<Containerd> {
     let runtime = runtime_under_test();
     let shim_dir = shim.parent().unwrap().to_path_buf();
     let log = std::env::temp_dir().join("berth-shim-it.log");
-    let c = Containerd::start(
-        &shim_dir,
-        &[
-            ("BERTH_SHIM_RUNTIME", runtime.to_str().unwrap()),
-            ("BERTH_SHIM_LOG", log.to_str().unwrap()),
-        ],
-    )
-    .expect("start containerd");
+    let c = Containerd::start(&shim_dir, &[("BERTH_SHIM_RUNTIME", runtime.to_str().unwrap()), ("BERTH_SHIM_LOG", log.to_str().unwrap())])
+        .expect("start containerd");
     c.import_image().expect("import image");
     Some(c)
 }
@@ -52,11 +46,7 @@ pub fn run(c: &Containerd, id: &str, cmd: &[&str]) -> std::process::Output {
 
 /// The `/tasks/...` topics in `ctr events` output that concern `id`, in order.
 pub fn topics_for(events: &str, id: &str) -> Vec<String> {
-    events
-        .lines()
-        .filter(|l| l.contains(id))
-        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")).map(String::from))
-        .collect()
+    events.lines().filter(|l| l.contains(id)).filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")).map(String::from)).collect()
 }
 
 /// Whether the runtime under test has subcommand `cmd`.

@@ -214,8 +214,7 @@ impl Engine {
             net = d("net"),
         );
         std::fs::write(e.sb.dir.join("containers.conf"), conf).unwrap();
-        let storage =
-            format!("[storage]\ndriver = \"overlay\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n", d("graph"), d("run"));
+        let storage = format!("[storage]\ndriver = \"overlay\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n", d("graph"), d("run"));
         std::fs::write(e.sb.dir.join("storage.conf"), storage).unwrap();
         let tar = e.sb.dir.join("rootfs.tar");
         std::fs::write(&tar, busybox_rootfs_tar().expect("busybox rootfs")).unwrap();
@@ -420,9 +419,7 @@ impl Engine {
             // The graph driver's own bind and the namespace staging dir.
             // The data root and graph driver binds, the host network's
             // sandbox (made on the first --network host), the staging dir.
-            Kind::Docker => {
-                rel == "/data" || rel == "/data/overlay2" || rel == "/exec/netns/default" || rel.starts_with("/ns-sys")
-            }
+            Kind::Docker => rel == "/data" || rel == "/data/overlay2" || rel == "/exec/netns/default" || rel.starts_with("/ns-sys"),
             Kind::Podman => rel == "/graph/overlay" || rel.starts_with("/ns-sys"),
         }
     }
@@ -464,8 +461,7 @@ impl Engine {
             .filter(|p| !podman_leftover(p))
             .collect();
         assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
-        let mounts: Vec<String> =
-            self.ns.mounts_under(&self.sb.dir).into_iter().filter(|m| !self.engine_mount(m)).collect();
+        let mounts: Vec<String> = self.ns.mounts_under(&self.sb.dir).into_iter().filter(|m| !self.engine_mount(m)).collect();
         assert!(mounts.is_empty(), "mounts left: {mounts:?}");
         let netns: Vec<String> = self.ns.netns_mounts().into_iter().filter(|m| !self.engine_mount(m)).collect();
         assert!(netns.is_empty(), "network namespaces left: {netns:?}");

@@ -11,8 +11,8 @@ mod sha256;
 const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "true", "false", "ls", "ps", "id", "env", "kill", "yes", "head", "dd", "tty", "stty",
     // For the engines' everyday scenarios (web server, DNS, mounts, users).
-    "httpd", "wget", "nc", "nslookup", "mkdir", "touch", "mount", "umount", "grep", "stat", "rm", "ip", "hostname",
-    "seq", "wc", "whoami", "chmod", "test", "tr", "printf", "ln", "date", "timeout", "tail", "usleep", "cut", "sort", "readlink",
+    "httpd", "wget", "nc", "nslookup", "mkdir", "touch", "mount", "umount", "grep", "stat", "rm", "ip", "hostname", "seq", "wc", "whoami", "chmod", "test",
+    "tr", "printf", "ln", "date", "timeout", "tail", "usleep", "cut", "sort", "readlink",
 ];
 
 /// Minimal ustar writer.

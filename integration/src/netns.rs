@@ -200,11 +200,7 @@ impl EngineNs {
     /// Mount points inside at or under `dir`.
     pub fn mounts_under(&self, dir: &Path) -> Vec<String> {
         let prefix = dir.display().to_string();
-        self.mountinfo()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-            .filter(|p| p.starts_with(&prefix))
-            .collect()
+        self.mountinfo().lines().filter_map(|l| l.split(' ').nth(4).map(str::to_string)).filter(|p| p.starts_with(&prefix)).collect()
     }
 
     /// Network namespaces pinned by a mount inside (nsfs bind mounts such
@@ -230,8 +226,7 @@ impl EngineNs {
             let inside = ns("net").is_ok_and(|n| n == self.net) || ns("mnt").is_ok_and(|m| m == self.mnt);
             if inside {
                 let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-                let cmdline: Vec<String> =
-                    cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).to_string()).collect();
+                let cmdline: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).to_string()).collect();
                 out.push((pid, cmdline.join(" ").trim().to_string()));
             }
         }

@@ -125,14 +125,7 @@ impl Drop for PtySession {
 /// `cols` (its controlling terminal, on fds 0-2), writes `input` to the
 /// terminal after `input_after`, and returns its exit code and everything it
 /// printed. Killed (by pid) after `timeout`.
-pub fn run_in_pty(
-    mut cmd: Command,
-    rows: u16,
-    cols: u16,
-    input: &[u8],
-    input_after: Duration,
-    timeout: Duration,
-) -> (Option<i32>, String) {
+pub fn run_in_pty(mut cmd: Command, rows: u16, cols: u16, input: &[u8], input_after: Duration, timeout: Duration) -> (Option<i32>, String) {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::os::unix::process::CommandExt;
     let (mut master, mut slave) = (0, 0);

@@ -139,8 +139,7 @@ fn interactive_tty_resize_input_and_exit_code() {
     args.extend(["sh", "-c", "sleep 1; tty; stty size; read x; echo got-$x; exit 5"].map(String::from));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let cmd = c.ctr_cmd(&args);
-    let (code, out) =
-        integration::run_in_pty(cmd, 33, 101, b"abc\n", Duration::from_millis(1500), Duration::from_secs(60));
+    let (code, out) = integration::run_in_pty(cmd, 33, 101, b"abc\n", Duration::from_millis(1500), Duration::from_secs(60));
     assert_eq!(code, Some(5), "output: {out:?}\n{}", c.log());
     assert!(out.contains("/dev/pts/"), "not a terminal: {out:?}");
     assert!(out.contains("33 101"), "ResizePty not applied: {out:?}");

@@ -72,10 +72,7 @@ fn shim_update(c: &Containerd, id: &str, resources_json: &str) -> Result<(), Str
 fn stats_through_the_runtime() {
     let Some(c) = setup() else { return };
     if !runtime_has("events") {
-        eprintln!(
-            "\n!!! SKIPPING stats: runtime {} has no `events` command (run with BERTH_IT_RUNTIME=runc) !!!\n",
-            runtime_under_test().display()
-        );
+        eprintln!("\n!!! SKIPPING stats: runtime {} has no `events` command (run with BERTH_IT_RUNTIME=runc) !!!\n", runtime_under_test().display());
         return;
     }
     let id = unique_id("stats");

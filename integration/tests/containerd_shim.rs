@@ -160,13 +160,7 @@ fn a_group_annotation_shares_one_shim_until_its_last_container() {
 /// Resident and private memory (kB) and thread count of a process, from /proc.
 fn rss_kb(pid: i32) -> (u64, u64, u64) {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |k: &str| {
-        s.lines()
-            .find(|l| l.starts_with(k))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let field = |k: &str| s.lines().find(|l| l.starts_with(k)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0);
     (field("VmRSS:"), field("RssAnon:"), field("Threads:"))
 }
 
@@ -244,10 +238,7 @@ fn measure_shim_rss_and_run_latency() {
                 report += &format!("\n  by mapping (kB): {}", rss_by_mapping(pids[0]));
             }
             let what = if n == 10 { "5 alone + 5 in one pod".to_string() } else { format!("{n} alone") };
-            report += &format!(
-                "\n  {what}: {} shim(s), VmRSS {rss} kB, Pss {pss} kB, RssAnon {anon} kB, {threads} threads {names:?}",
-                pids.len()
-            );
+            report += &format!("\n  {what}: {} shim(s), VmRSS {rss} kB, Pss {pss} kB, RssAnon {anon} kB, {threads} threads {names:?}", pids.len());
         }
         for id in &ids {
             let _ = c.ctr(&["tasks", "kill", "-s", "SIGKILL", id]);

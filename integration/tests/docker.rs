@@ -194,9 +194,11 @@ fn docker_exec_interactive_tty() {
     assert!(out.contains("/dev/pts/"), "{out:?}");
     assert!(out.contains("got-abc"), "{out:?}");
     let calls = d.calls();
-    assert!(calls.lines().any(|l| (l.starts_with("exec ") || l.contains(" exec ")) && l.contains("--console-socket")), "no exec with a console socket; calls:\n{calls}");
+    assert!(
+        calls.lines().any(|l| (l.starts_with("exec ") || l.contains(" exec ")) && l.contains("--console-socket")),
+        "no exec with a console socket; calls:\n{calls}"
+    );
     let out = d.docker(&["rm", "-f", &name]);
     assert!(out.status.success(), "rm -f: {}", show(&out));
     d.assert_clean();
 }
-

@@ -175,9 +175,11 @@ fn podman_exec_interactive_tty() {
     assert!(out.contains("/dev/pts/"), "{out:?}");
     assert!(out.contains("got-abc"), "{out:?}");
     let calls = p.calls();
-    assert!(calls.lines().any(|l| (l.starts_with("exec ") || l.contains(" exec ")) && l.contains("--console-socket")), "no exec with a console socket; calls:\n{calls}");
+    assert!(
+        calls.lines().any(|l| (l.starts_with("exec ") || l.contains(" exec ")) && l.contains("--console-socket")),
+        "no exec with a console socket; calls:\n{calls}"
+    );
     let out = p.podman(&["rm", "-f", &name]);
     assert!(out.status.success(), "rm -f: {}", show(&out));
     p.assert_clean();
 }
-

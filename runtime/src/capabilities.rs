@@ -96,12 +96,7 @@ pub fn name(num: u32) -> Option<&'static str> {
 /// The highest capability number the running kernel knows.
 pub fn last_cap() -> u32 {
     static LAST: OnceLock<u32> = OnceLock::new();
-    *LAST.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or_else(probe_last_cap)
-    })
+    *LAST.get_or_init(|| std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or_else(probe_last_cap))
 }
 
 /// Find the last capability without /proc (e.g. after pivot_root into a
@@ -147,10 +142,7 @@ fn numbers(set: Option<&Capabilities>, which: &str) -> BTreeSet<u32> {
     }
     if !unknown.is_empty() {
         unknown.sort_unstable();
-        log::warn!(
-            "ignoring capabilities unknown to this kernel in process.capabilities.{which}: {}",
-            unknown.join(", ")
-        );
+        log::warn!("ignoring capabilities unknown to this kernel in process.capabilities.{which}: {}", unknown.join(", "));
     }
     out
 }
@@ -195,11 +187,7 @@ fn current() -> Result<(u64, u64, u64)> {
         return Err(Error::last("read the current capabilities"));
     }
     let join = |lo: u32, hi: u32| u64::from(hi) << 32 | u64::from(lo);
-    Ok((
-        join(data[0].effective, data[1].effective),
-        join(data[0].permitted, data[1].permitted),
-        join(data[0].inheritable, data[1].inheritable),
-    ))
+    Ok((join(data[0].effective, data[1].effective), join(data[0].permitted, data[1].permitted), join(data[0].inheritable, data[1].inheritable)))
 }
 
 /// Whether capability `n` is still in the calling thread's bounding set.
@@ -216,10 +204,7 @@ fn grantable(set: BTreeSet<u32>, which: &str, ok: impl Fn(u32) -> bool) -> BTree
     let (keep, drop): (BTreeSet<u32>, BTreeSet<u32>) = set.into_iter().partition(|n| ok(*n));
     if !drop.is_empty() {
         let names: Vec<&str> = drop.iter().map(|n| TABLE[*n as usize].1).collect();
-        log::warn!(
-            "ignoring capabilities this process cannot grant in process.capabilities.{which}: {}",
-            names.join(", ")
-        );
+        log::warn!("ignoring capabilities this process cannot grant in process.capabilities.{which}: {}", names.join(", "));
     }
     keep
 }
@@ -243,9 +228,7 @@ pub fn apply(caps: Option<&LinuxCapabilities>) -> Result<()> {
     // (Debian's `runc spec` template, every buildah RUN step): config.md
     // asks that what cannot be granted be a warning, not a failure, and
     // runc drops them too.
-    let ambient = grantable(ambient, "ambient (not also in the permitted and inheritable sets)", |n| {
-        permitted.contains(&n) && inheritable.contains(&n)
-    });
+    let ambient = grantable(ambient, "ambient (not also in the permitted and inheritable sets)", |n| permitted.contains(&n) && inheritable.contains(&n));
 
     // The kernel's capset rules (capabilities(7)): permitted can only
     // shrink, effective must lie within the new permitted, and inheritable
@@ -256,8 +239,7 @@ pub fn apply(caps: Option<&LinuxCapabilities>) -> Result<()> {
     let setpcap = has(cur_eff, number(Capability::Setpcap));
     let permitted = grantable(permitted, "permitted", |n| has(cur_prm, n));
     let effective = grantable(effective, "effective", |n| permitted.contains(&n));
-    let inheritable =
-        grantable(inheritable, "inheritable", |n| has(cur_inh, n) || ((setpcap || has(cur_prm, n)) && in_bounding(n)));
+    let inheritable = grantable(inheritable, "inheritable", |n| has(cur_inh, n) || ((setpcap || has(cur_prm, n)) && in_bounding(n)));
     let ambient = grantable(ambient, "ambient", |n| permitted.contains(&n) && inheritable.contains(&n));
 
     let (eff, prm, inh) = (mask(&effective), mask(&permitted), mask(&inheritable));
@@ -271,10 +253,7 @@ pub fn apply(caps: Option<&LinuxCapabilities>) -> Result<()> {
     // kernel reads.
     let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) };
     if rc != 0 {
-        return Err(Error::last(format!(
-            "set capabilities (effective {eff:#x}, permitted {prm:#x}, inheritable {inh:#x})"
-        ))
-        .field("process.capabilities"));
+        return Err(Error::last(format!("set capabilities (effective {eff:#x}, permitted {prm:#x}, inheritable {inh:#x})")).field("process.capabilities"));
     }
 
     // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes no pointers and touches only
@@ -287,12 +266,9 @@ pub fn apply(caps: Option<&LinuxCapabilities>) -> Result<()> {
     }
     for &n in &ambient {
         // SAFETY: as above; the capability number is within cap_last_cap.
-        let rc = unsafe {
-            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, n as libc::c_ulong, 0, 0)
-        };
+        let rc = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, n as libc::c_ulong, 0, 0) };
         if rc != 0 {
-            return Err(Error::last(format!("raise ambient capability {}", TABLE[n as usize].1))
-                .field("process.capabilities.ambient"));
+            return Err(Error::last(format!("raise ambient capability {}", TABLE[n as usize].1)).field("process.capabilities.ambient"));
         }
     }
     Ok(())

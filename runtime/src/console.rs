@@ -12,10 +12,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use nix::sys::socket::{
-    connect, recvmsg, sendmsg, socket, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag,
-    SockType, UnixAddr,
-};
+use nix::sys::socket::{connect, recvmsg, sendmsg, socket, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr};
 
 use crate::error::{p, Error, Result};
 
@@ -29,8 +26,7 @@ const MASTER_NAME: &[u8] = b"/dev/ptmx";
 /// connected fd.
 pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
     let step = || format!("connect to the console socket {}", p(path));
-    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
-        .map_err(|e| Error::errno(step(), e))?;
+    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).map_err(|e| Error::errno(step(), e))?;
     match UnixAddr::new(path) {
         Ok(addr) => connect(sock.as_raw_fd(), &addr).map_err(|e| Error::errno(step(), e))?,
         Err(nix::errno::Errno::ENAMETOOLONG) => {
@@ -41,11 +37,7 @@ pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
                 (Some(d), Some(n)) => (if d.as_os_str().is_empty() { Path::new(".") } else { d }, n),
                 _ => return Err(Error::errno(step(), nix::errno::Errno::ENAMETOOLONG)),
             };
-            let dir = std::fs::File::options()
-                .read(true)
-                .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-                .open(dir)
-                .map_err(|e| Error::os(step(), e))?;
+            let dir = std::fs::File::options().read(true).custom_flags(libc::O_PATH | libc::O_DIRECTORY).open(dir).map_err(|e| Error::os(step(), e))?;
             let short = format!("/proc/self/fd/{}/{}", dir.as_raw_fd(), name.to_string_lossy());
             let addr = UnixAddr::new(short.as_str()).map_err(|e| Error::errno(step(), e))?;
             connect(sock.as_raw_fd(), &addr).map_err(|e| Error::errno(step(), e))?;
@@ -99,8 +91,7 @@ fn open_slave(master: &OwnedFd, path: &str) -> Result<OwnedFd> {
 
 /// Set the terminal's size in characters.
 fn set_size(fd: &OwnedFd, (height, width): (u32, u32)) -> Result<()> {
-    let too_big =
-        || Error::msg(format!("set the console size to {height}x{width}: too large")).field("process.consoleSize");
+    let too_big = || Error::msg(format!("set the console size to {height}x{width}: too large")).field("process.consoleSize");
     let ws = libc::winsize {
         ws_row: u16::try_from(height).map_err(|_| too_big())?,
         ws_col: u16::try_from(width).map_err(|_| too_big())?,
@@ -193,10 +184,7 @@ pub fn recv_fd(listener_conn: BorrowedFd) -> Result<OwnedFd> {
         return Err(Error::msg("receive the terminal: the console socket closed without sending one"));
     }
     // Any extra fds close when `received` drops.
-    received
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::msg("receive the terminal: the message carried no file descriptor"))
+    received.into_iter().next().ok_or_else(|| Error::msg("receive the terminal: the message carried no file descriptor"))
 }
 
 #[cfg(test)]
@@ -207,10 +195,7 @@ mod tests {
     #[test]
     fn connect_to_missing_socket_names_the_path() {
         let e = connect_socket(Path::new("/nonexistent/berth-console.sock")).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "connect to the console socket /nonexistent/berth-console.sock: No such file or directory"
-        );
+        assert_eq!(e.to_string(), "connect to the console socket /nonexistent/berth-console.sock: No such file or directory");
         let long = format!("/nonexistent/{}/c.sock", "d".repeat(150));
         let e = connect_socket(Path::new(&long)).unwrap_err();
         assert!(e.to_string().ends_with("No such file or directory"), "{e}");

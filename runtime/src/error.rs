@@ -129,9 +129,7 @@ mod tests {
 
     #[test]
     fn display_names_step_field_and_os_error() {
-        let e = Error::os("mount proc on /proc", io::Error::from_raw_os_error(libc::EPERM))
-            .field("mounts[1]")
-            .context("create web1");
+        let e = Error::os("mount proc on /proc", io::Error::from_raw_os_error(libc::EPERM)).field("mounts[1]").context("create web1");
         assert_eq!(e.to_string(), "create web1: mount proc on /proc (mounts[1]): Operation not permitted");
     }
 

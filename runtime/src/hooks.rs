@@ -150,10 +150,7 @@ mod tests {
 
     #[test]
     fn stage_failure_names_the_hook() {
-        let hooks = vec![
-            hook(serde_json::json!({"path": "/bin/true"})),
-            hook(serde_json::json!({"path": "/bin/false"})),
-        ];
+        let hooks = vec![hook(serde_json::json!({"path": "/bin/true"})), hook(serde_json::json!({"path": "/bin/false"}))];
         let e = run_all("prestart", &hooks, &serde_json::json!({})).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("hooks.prestart[1]"));
     }

@@ -38,8 +38,7 @@ pub fn plan(host: Host, apparmor: Option<&str>, selinux: Option<&str>) -> Result
     let mut out = Vec::new();
     if let Some(p) = apparmor.filter(|p| !p.is_empty()) {
         if !host.apparmor {
-            return Err(Error::msg(format!("AppArmor profile {p:?} was asked for, but AppArmor is not enabled on this host"))
-                .field("process.apparmorProfile"));
+            return Err(Error::msg(format!("AppArmor profile {p:?} was asked for, but AppArmor is not enabled on this host")).field("process.apparmorProfile"));
         }
         // "exec <profile>" switches profile at the next execve, so berth's
         // own remaining steps run unconfined and the container's process
@@ -48,8 +47,7 @@ pub fn plan(host: Host, apparmor: Option<&str>, selinux: Option<&str>) -> Result
     }
     if let Some(l) = selinux.filter(|l| !l.is_empty()) {
         if !host.selinux {
-            return Err(Error::msg(format!("SELinux label {l:?} was asked for, but SELinux is not enabled on this host"))
-                .field("process.selinuxLabel"));
+            return Err(Error::msg(format!("SELinux label {l:?} was asked for, but SELinux is not enabled on this host")).field("process.selinuxLabel"));
         }
         out.push(("self/attr/exec", l.to_string()));
     }

@@ -398,12 +398,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 ignore_paused: a.ignore_paused,
             },
         ),
-        Cmd::Checkpoint { criu, leave_running, pre_dump, parent_path, id } => container::checkpoint(
-            &root,
-            &id,
-            container::CheckpointOpts { criu: criu.into(), leave_running, pre_dump, parent_path },
-        )
-        .map(|_| 0),
+        Cmd::Checkpoint { criu, leave_running, pre_dump, parent_path, id } => {
+            container::checkpoint(&root, &id, container::CheckpointOpts { criu: criu.into(), leave_running, pre_dump, parent_path }).map(|_| 0)
+        }
         Cmd::Restore { criu, bundle, pid_file, detach: _, id } => {
             container::restore(&root, &id, container::RestoreOpts { criu: criu.into(), bundle, pid_file }).map(|_| 0)
         }
@@ -490,9 +487,43 @@ mod tests {
     #[test]
     fn random_argv_never_panics() {
         let words = [
-            "create", "start", "run", "exec", "kill", "delete", "state", "list", "spec", "features", "--root", "--log", "--log-format",
-            "json", "text", "-b", "--bundle", "--pid-file", "--console-socket", "--preserve-fds", "-1", "99999999999", "--force",
-            "-f", "--all", "id", "", "--", "-", "--detach", "-t", "-e", "=", "--format", "--rootless", "--cgroup-manager", "\u{0}",
+            "create",
+            "start",
+            "run",
+            "exec",
+            "kill",
+            "delete",
+            "state",
+            "list",
+            "spec",
+            "features",
+            "--root",
+            "--log",
+            "--log-format",
+            "json",
+            "text",
+            "-b",
+            "--bundle",
+            "--pid-file",
+            "--console-socket",
+            "--preserve-fds",
+            "-1",
+            "99999999999",
+            "--force",
+            "-f",
+            "--all",
+            "id",
+            "",
+            "--",
+            "-",
+            "--detach",
+            "-t",
+            "-e",
+            "=",
+            "--format",
+            "--rootless",
+            "--cgroup-manager",
+            "\u{0}",
         ];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..5000 {

@@ -232,10 +232,7 @@ pub fn time_offsets_text(linux: &Linux) -> Result<String> {
         let name = match clock.as_str() {
             "monotonic" => "monotonic",
             "boottime" => "boottime",
-            other => {
-                return Err(Error::msg(format!("unknown clock {other:?}: only monotonic and boottime have offsets"))
-                    .field("linux.timeOffsets"))
-            }
+            other => return Err(Error::msg(format!("unknown clock {other:?}: only monotonic and boottime have offsets")).field("linux.timeOffsets")),
         };
         out.push_str(&format!("{name} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
     }
@@ -323,12 +320,7 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// profile around us) it falls back to [`fork_clone`] and says so.
 pub fn clone_into(flags: libc::c_int, cgroup: Option<(std::os::fd::RawFd, &std::path::Path)>) -> Result<(i32, bool)> {
     let Some((fd, dir)) = cgroup else { return fork_clone(flags).map(|p| (p, false)) };
-    let mut args = CloneArgs {
-        flags: flags as u32 as u64 | CLONE_INTO_CGROUP,
-        exit_signal: libc::SIGCHLD as u64,
-        cgroup: fd as u64,
-        ..Default::default()
-    };
+    let mut args = CloneArgs { flags: flags as u32 as u64 | CLONE_INTO_CGROUP, exit_signal: libc::SIGCHLD as u64, cgroup: fd as u64, ..Default::default() };
     // SAFETY: the caller is single-threaded, so a fork-like clone3 (no new
     // stack, no CLONE_VM) gives the child a consistent copy of memory; args
     // is a valid, fully initialised argument block of the size we pass.

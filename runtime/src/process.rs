@@ -14,8 +14,7 @@ use std::path::Path;
 
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{
-    IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
-    LinuxSchedulerPolicy, Scheduler, User,
+    IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, Scheduler, User,
 };
 
 use crate::error::{Error, Result};
@@ -45,19 +44,14 @@ pub fn set_user(user: &User, setgroups_allowed: bool) -> Result<()> {
         // Even an empty list is written: the init must not keep the
         // supplementary groups of whoever ran Berth.
         let gids: Vec<Gid> = extra.iter().map(|g| Gid::from_raw(*g)).collect();
-        nix::unistd::setgroups(&gids).map_err(|e| {
-            Error::errno(format!("set additional groups {extra:?}"), e).field("process.user.additionalGids")
-        })?;
+        nix::unistd::setgroups(&gids).map_err(|e| Error::errno(format!("set additional groups {extra:?}"), e).field("process.user.additionalGids"))?;
     } else if !extra.is_empty() {
-        return Err(Error::msg(format!("set additional groups {extra:?}: setgroups is denied in this user namespace"))
-            .field("process.user.additionalGids"));
+        return Err(Error::msg(format!("set additional groups {extra:?}: setgroups is denied in this user namespace")).field("process.user.additionalGids"));
     }
     let gid = Gid::from_raw(user.gid());
-    nix::unistd::setresgid(gid, gid, gid)
-        .map_err(|e| Error::errno(format!("switch to gid {gid}"), e).field("process.user.gid"))?;
+    nix::unistd::setresgid(gid, gid, gid).map_err(|e| Error::errno(format!("switch to gid {gid}"), e).field("process.user.gid"))?;
     let uid = Uid::from_raw(user.uid());
-    nix::unistd::setresuid(uid, uid, uid)
-        .map_err(|e| Error::errno(format!("switch to uid {uid}"), e).field("process.user.uid"))?;
+    nix::unistd::setresuid(uid, uid, uid).map_err(|e| Error::errno(format!("switch to uid {uid}"), e).field("process.user.uid"))?;
     Ok(())
 }
 
@@ -155,16 +149,10 @@ const UTIL_MAX: u32 = 1024;
 /// Build the sched_attr for a config scheduler, and the policy's name.
 fn sched_attr(s: &Scheduler) -> Result<(SchedAttr, &'static str)> {
     let (_, policy, name) = SCHED_POLICIES.iter().find(|(p, _, _)| p == s.policy()).expect("policy missing");
-    let flags = s
-        .flags()
-        .iter()
-        .flatten()
-        .map(|f| SCHED_FLAGS.iter().find(|(k, _)| k == f).expect("flag missing").1)
-        .fold(0, |a, b| a | b);
+    let flags = s.flags().iter().flatten().map(|f| SCHED_FLAGS.iter().find(|(k, _)| k == f).expect("flag missing").1).fold(0, |a, b| a | b);
     let priority = s.priority().unwrap_or(0);
-    let priority = u32::try_from(priority).map_err(|_| {
-        Error::msg(format!("set scheduler {name}: priority {priority} is negative")).field("process.scheduler.priority")
-    })?;
+    let priority = u32::try_from(priority)
+        .map_err(|_| Error::msg(format!("set scheduler {name}: priority {priority} is negative")).field("process.scheduler.priority"))?;
     let attr = SchedAttr {
         size: std::mem::size_of::<SchedAttr>() as u32,
         policy: *policy,
@@ -189,11 +177,9 @@ pub fn set_scheduler(s: &Scheduler) -> Result<()> {
     // tells the kernel how much of it to read; pid 0 is the calling thread.
     let rc = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
     if rc != 0 {
-        return Err(Error::last(format!(
-            "set scheduler {name} (nice {}, priority {}, flags {:#x})",
-            attr.nice, attr.priority, attr.flags
-        ))
-        .field("process.scheduler"));
+        return Err(
+            Error::last(format!("set scheduler {name} (nice {}, priority {}, flags {:#x})", attr.nice, attr.priority, attr.flags)).field("process.scheduler")
+        );
     }
     Ok(())
 }
@@ -214,8 +200,7 @@ const IOPRIO_WHO_PROCESS: i32 = 1;
 pub fn ioprio_value(p: &LinuxIOPriority) -> Result<i32> {
     let (_, class, name) = IOPRIO_CLASSES.iter().find(|(c, _, _)| *c == p.class()).expect("class missing");
     if !(0..=7).contains(&p.priority()) {
-        return Err(Error::msg(format!("set I/O priority {name} {}: the priority must be 0 to 7", p.priority()))
-            .field("process.ioPriority.priority"));
+        return Err(Error::msg(format!("set I/O priority {name} {}: the priority must be 0 to 7", p.priority())).field("process.ioPriority.priority"));
     }
     Ok(class << IOPRIO_CLASS_SHIFT | p.priority() as i32)
 }
@@ -238,9 +223,7 @@ const PERSONALITIES: [(LinuxPersonalityDomain, libc::c_ulong, &str); 2] =
 /// any flag is refused rather than silently dropped.
 pub fn persona(p: &LinuxPersonality) -> Result<libc::c_ulong> {
     if let Some((i, f)) = p.flags().iter().flatten().enumerate().next() {
-        return Err(
-            Error::msg(format!("unsupported personality flag {f:?}")).field(format!("linux.personality.flags[{i}]"))
-        );
+        return Err(Error::msg(format!("unsupported personality flag {f:?}")).field(format!("linux.personality.flags[{i}]")));
     }
     Ok(PERSONALITIES.iter().find(|(d, _, _)| *d == p.domain()).expect("domain missing").1)
 }
@@ -271,9 +254,7 @@ pub fn set_no_new_privs() -> Result<()> {
 /// Marking instead of closing keeps the init's own descriptors (sync
 /// socket, exec fifo) usable until the exec itself.
 pub fn prepare_fds(preserve: u32) -> Result<()> {
-    let first = 3u32
-        .checked_add(preserve)
-        .ok_or_else(|| Error::msg(format!("preserve {preserve} file descriptors: too many")))?;
+    let first = 3u32.checked_add(preserve).ok_or_else(|| Error::msg(format!("preserve {preserve} file descriptors: too many")))?;
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on the
     // calling process's descriptors; no memory is passed.
     let rc = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
@@ -334,9 +315,7 @@ fn check_executable(path: &Path) -> std::result::Result<(), String> {
 /// otherwise search PATH from `env` (DEFAULT_PATH when env has none).
 /// Errors read like runc's, e.g. `exec: "foo": executable file not found in $PATH`.
 pub fn find_executable(arg0: &str, env: &[String]) -> Result<CString> {
-    let to_c = |s: &str| {
-        CString::new(s).map_err(|_| Error::msg(format!("exec: {arg0:?}: contains a NUL byte")).field("process.args[0]"))
-    };
+    let to_c = |s: &str| CString::new(s).map_err(|_| Error::msg(format!("exec: {arg0:?}: contains a NUL byte")).field("process.args[0]"));
     if arg0.is_empty() {
         return Err(Error::msg("exec: no command given").field("process.args"));
     }
@@ -361,10 +340,7 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<CString> {
 fn c_strings(list: &[String], field: &str) -> Result<Vec<CString>> {
     list.iter()
         .enumerate()
-        .map(|(i, s)| {
-            CString::new(s.as_bytes())
-                .map_err(|_| Error::msg(format!("{s:?} contains a NUL byte")).field(format!("{field}[{i}]")))
-        })
+        .map(|(i, s)| CString::new(s.as_bytes()).map_err(|_| Error::msg(format!("{s:?} contains a NUL byte")).field(format!("{field}[{i}]"))))
         .collect()
 }
 
@@ -374,10 +350,8 @@ pub fn exec(path: &CStr, args: &[String], env: &[String]) -> Error {
         (Ok(a), Ok(e)) => (a, e),
         (Err(e), _) | (_, Err(e)) => return e,
     };
-    let argv: Vec<*const libc::c_char> =
-        args.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
-    let envp: Vec<*const libc::c_char> =
-        env.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let envp: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
     // SAFETY: path, argv and envp are NUL-terminated strings and
     // NULL-terminated pointer arrays, all alive for the duration of the call.
     unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
@@ -415,8 +389,7 @@ pub fn set_cpu_affinity(list: &str, field: &str) -> Result<()> {
     for cpu in cpus {
         set.set(cpu).map_err(|e| Error::errno(format!("set CPU affinity {list}: CPU {cpu}"), e).field(field))?;
     }
-    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
-        .map_err(|e| Error::errno(format!("set CPU affinity {list}"), e).field(field))
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).map_err(|e| Error::errno(format!("set CPU affinity {list}"), e).field(field))
 }
 
 #[cfg(test)]
@@ -440,10 +413,8 @@ mod tests {
 
     #[test]
     fn scheduler_attr() {
-        let s: Scheduler = serde_json::from_str(
-            r#"{"policy":"SCHED_DEADLINE","runtime":10,"deadline":20,"period":30,"flags":["SCHED_FLAG_RECLAIM"]}"#,
-        )
-        .unwrap();
+        let s: Scheduler =
+            serde_json::from_str(r#"{"policy":"SCHED_DEADLINE","runtime":10,"deadline":20,"period":30,"flags":["SCHED_FLAG_RECLAIM"]}"#).unwrap();
         let (a, name) = sched_attr(&s).unwrap();
         assert_eq!(name, "SCHED_DEADLINE");
         assert_eq!((a.policy, a.flags, a.runtime, a.deadline, a.period), (6, 2, 10, 20, 30));
@@ -461,10 +432,7 @@ mod tests {
         let p: LinuxPersonality = serde_json::from_str(r#"{"domain":"LINUX32"}"#).unwrap();
         assert_eq!(persona(&p).unwrap(), 8);
         let p: LinuxPersonality = serde_json::from_str(r#"{"domain":"LINUX","flags":["X"]}"#).unwrap();
-        assert_eq!(
-            persona(&p).unwrap_err().to_string(),
-            "unsupported personality flag \"X\" (linux.personality.flags[0])"
-        );
+        assert_eq!(persona(&p).unwrap_err().to_string(), "unsupported personality flag \"X\" (linux.personality.flags[0])");
     }
 
     #[test]
@@ -510,22 +478,13 @@ mod tests {
         let found = find_executable("tool", &env).unwrap();
         assert_eq!(found.to_str().unwrap(), b.join("tool").to_str().unwrap());
 
-        assert_eq!(
-            find_executable("nope", &env).unwrap_err().to_string(),
-            "exec: \"nope\": executable file not found in $PATH"
-        );
+        assert_eq!(find_executable("nope", &env).unwrap_err().to_string(), "exec: \"nope\": executable file not found in $PATH");
         let missing = a.join("missing");
         let missing = missing.to_str().unwrap();
-        assert_eq!(
-            find_executable(missing, &env).unwrap_err().to_string(),
-            format!("exec: \"{missing}\": stat {missing}: no such file or directory")
-        );
+        assert_eq!(find_executable(missing, &env).unwrap_err().to_string(), format!("exec: \"{missing}\": stat {missing}: no such file or directory"));
         let noexec = a.join("tool");
         let noexec = noexec.to_str().unwrap();
-        assert_eq!(
-            find_executable(noexec, &env).unwrap_err().to_string(),
-            format!("exec: \"{noexec}\": permission denied")
-        );
+        assert_eq!(find_executable(noexec, &env).unwrap_err().to_string(), format!("exec: \"{noexec}\": permission denied"));
         let dir = a.join("sub");
         let dir = dir.to_str().unwrap();
         assert_eq!(find_executable(dir, &env).unwrap_err().to_string(), format!("exec: \"{dir}\": is a directory"));

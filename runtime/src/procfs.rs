@@ -54,11 +54,7 @@ pub fn open_proc() -> Result<OwnedFd> {
 }
 
 fn open_proc_at(path: &Path) -> Result<OwnedFd> {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags_dir()
-        .open(path)
-        .map_err(|e| Error::os(format!("open {}", path.display()), e))?;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags_dir().open(path).map_err(|e| Error::os(format!("open {}", path.display()), e))?;
     let fd: OwnedFd = f.into();
     let fs = sys::fs_type(fd.as_fd()).map_err(|e| Error::os(format!("statfs {}", path.display()), e))?;
     let ino = sys::fstat(fd.as_fd()).map_err(|e| Error::os(format!("stat {}", path.display()), e))?.st_ino;
@@ -83,8 +79,7 @@ impl DirFlags for std::fs::OpenOptions {
 /// Write `data` to `rel` (e.g. "sys/net/ipv4/ip_forward", "self/attr/exec")
 /// under a checked /proc descriptor.
 pub fn write(proc_fd: &OwnedFd, rel: &str, data: &[u8]) -> Result<()> {
-    let fd = openat2(proc_fd.as_fd(), Path::new(rel), libc::O_WRONLY, 0, Resolve::SameMount)
-        .map_err(|e| Error::os(format!("open /proc/{rel}"), e))?;
+    let fd = openat2(proc_fd.as_fd(), Path::new(rel), libc::O_WRONLY, 0, Resolve::SameMount).map_err(|e| Error::os(format!("open /proc/{rel}"), e))?;
     let mut f = std::fs::File::from(fd);
     f.write_all(data).map_err(|e| Error::os(format!("write /proc/{rel}"), e))
 }

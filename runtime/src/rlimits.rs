@@ -37,16 +37,11 @@ pub fn validate_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
     for (i, r) in rlimits.iter().enumerate() {
         let (_, name) = rlimit_resource(r.typ());
         if let Some(first) = rlimits[..i].iter().position(|o| o.typ() == r.typ()) {
-            return Err(Error::msg(format!("duplicate rlimit {name}, first given in process.rlimits[{first}]"))
-                .field(format!("process.rlimits[{i}]")));
+            return Err(Error::msg(format!("duplicate rlimit {name}, first given in process.rlimits[{first}]")).field(format!("process.rlimits[{i}]")));
         }
         if r.soft() > r.hard() {
-            return Err(Error::msg(format!(
-                "set {name} to soft {} hard {}: the soft limit is above the hard limit",
-                r.soft(),
-                r.hard()
-            ))
-            .field(format!("process.rlimits[{i}]")));
+            return Err(Error::msg(format!("set {name} to soft {} hard {}: the soft limit is above the hard limit", r.soft(), r.hard()))
+                .field(format!("process.rlimits[{i}]")));
         }
     }
     Ok(())
@@ -63,8 +58,7 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
         let lim = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
         // SAFETY: `lim` is a valid rlimit that outlives the call.
         if unsafe { libc::setrlimit(resource, &lim) } != 0 {
-            return Err(Error::last(format!("set {name} to soft {} hard {}", r.soft(), r.hard()))
-                .field(format!("process.rlimits[{i}]")));
+            return Err(Error::last(format!("set {name} to soft {} hard {}", r.soft(), r.hard())).field(format!("process.rlimits[{i}]")));
         }
     }
     Ok(())
@@ -90,15 +84,8 @@ mod tests {
 
     #[test]
     fn duplicate_and_inverted_rlimits_are_errors() {
-        let dup = [
-            rl(PosixRlimitType::RlimitNofile, 1, 2),
-            rl(PosixRlimitType::RlimitCore, 0, 0),
-            rl(PosixRlimitType::RlimitNofile, 3, 4),
-        ];
-        assert_eq!(
-            validate_rlimits(&dup).unwrap_err().to_string(),
-            "duplicate rlimit RLIMIT_NOFILE, first given in process.rlimits[0] (process.rlimits[2])"
-        );
+        let dup = [rl(PosixRlimitType::RlimitNofile, 1, 2), rl(PosixRlimitType::RlimitCore, 0, 0), rl(PosixRlimitType::RlimitNofile, 3, 4)];
+        assert_eq!(validate_rlimits(&dup).unwrap_err().to_string(), "duplicate rlimit RLIMIT_NOFILE, first given in process.rlimits[0] (process.rlimits[2])");
         let inv = [rl(PosixRlimitType::RlimitCore, 5, 4)];
         assert_eq!(
             validate_rlimits(&inv).unwrap_err().to_string(),

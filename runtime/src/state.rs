@@ -270,13 +270,7 @@ impl Locked {
         let tmp = self.dir.join(".state.json.tmp");
         let path = self.dir.join(STATE_FILE);
         let data = serde_json::to_vec(st).map_err(|e| Error::msg(format!("encode state: {e}")))?;
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .step(|| format!("write {}", tmp.display()))?;
+        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).step(|| format!("write {}", tmp.display()))?;
         f.write_all(&data).step(|| format!("write {}", tmp.display()))?;
         drop(f);
         fs::rename(&tmp, &path).step(|| format!("rename {} to {}", tmp.display(), path.display()))

@@ -34,12 +34,8 @@ fn in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
         // Move the report pipe out of the low numbers the tests overwrite.
         // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor we then own.
         let w = unsafe { OwnedFd::from_raw_fd(libc::fcntl(w.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 200)) };
-        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
-            Err(format!(
-                "panic: {:?}",
-                p.downcast_ref::<String>().map(String::as_str).or(p.downcast_ref::<&str>().copied())
-            ))
-        });
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .unwrap_or_else(|p| Err(format!("panic: {:?}", p.downcast_ref::<String>().map(String::as_str).or(p.downcast_ref::<&str>().copied()))));
         let code = match res {
             Ok(()) => 0,
             Err(msg) => {
@@ -68,10 +64,7 @@ fn in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
 /// A line of /proc/self/status, e.g. status("CapEff").
 fn status(key: &str) -> String {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}:")))
-        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+    s.lines().find_map(|l| l.strip_prefix(&format!("{key}:"))).map(|v| v.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default()
 }
 
 fn check<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
@@ -92,8 +85,7 @@ fn rlimits_are_set_and_errors_name_the_field() {
         return;
     }
     in_child(|| {
-        let limits: Vec<PosixRlimit> =
-            json(r#"[{"type":"RLIMIT_NOFILE","soft":1024,"hard":2048},{"type":"RLIMIT_CORE","soft":0,"hard":0}]"#);
+        let limits: Vec<PosixRlimit> = json(r#"[{"type":"RLIMIT_NOFILE","soft":1024,"hard":2048},{"type":"RLIMIT_CORE","soft":0,"hard":0}]"#);
         rlimits::set_rlimits(&limits).map_err(|e| e.to_string())?;
         let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: `r` is writable.
@@ -108,11 +100,7 @@ fn rlimits_are_set_and_errors_name_the_field() {
         caps::drop(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_RESOURCE).map_err(|e| e.to_string())?;
         let too_high: Vec<PosixRlimit> = json(r#"[{"type":"RLIMIT_NOFILE","soft":30000,"hard":30000}]"#);
         let err = rlimits::set_rlimits(&too_high).unwrap_err().to_string();
-        check(
-            "error",
-            err.as_str(),
-            "set RLIMIT_NOFILE to soft 30000 hard 30000 (process.rlimits[0]): Operation not permitted",
-        )
+        check("error", err.as_str(), "set RLIMIT_NOFILE to soft 30000 hard 30000 (process.rlimits[0]): Operation not permitted")
     })
     .unwrap();
 }
@@ -185,9 +173,7 @@ fn ambient_outside_inheritable_is_left_out() {
         return;
     }
     in_child(|| {
-        let caps: LinuxCapabilities = json(
-            r#"{"bounding":["CAP_KILL"],"effective":["CAP_KILL"],"permitted":["CAP_KILL"],"ambient":["CAP_KILL"]}"#,
-        );
+        let caps: LinuxCapabilities = json(r#"{"bounding":["CAP_KILL"],"effective":["CAP_KILL"],"permitted":["CAP_KILL"],"ambient":["CAP_KILL"]}"#);
         capabilities::apply(Some(&caps)).map_err(|e| e.to_string())?;
         check("CapEff", status("CapEff"), "0000000000000020".to_string())?;
         check("CapAmb", status("CapAmb"), "0000000000000000".to_string())
@@ -203,11 +189,7 @@ fn setgroups_denied_refuses_additional_gids() {
     in_child(|| {
         let user: User = json(r#"{"uid":0,"gid":0,"additionalGids":[10]}"#);
         let err = process::set_user(&user, false).unwrap_err().to_string();
-        check(
-            "error",
-            err.as_str(),
-            "set additional groups [10]: setgroups is denied in this user namespace (process.user.additionalGids)",
-        )
+        check("error", err.as_str(), "set additional groups [10]: setgroups is denied in this user namespace (process.user.additionalGids)")
     })
     .unwrap();
 }

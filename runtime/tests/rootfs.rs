@@ -396,7 +396,19 @@ fn errors_name_the_mount() {
                        {"destination": "/afile/sub", "type": "tmpfs", "source": "tmpfs"}]}"#,
     )
     .unwrap();
-    let ctx = RootfsCtx { spec: &spec, bundle: &base.0, rootfs: &rootfs, in_userns: false, no_pivot: false, host_mountns: false, terminal: false, cgroupns: false, cgroups: &[], mount_context: None, place: &|| Ok(()) };
+    let ctx = RootfsCtx {
+        spec: &spec,
+        bundle: &base.0,
+        rootfs: &rootfs,
+        in_userns: false,
+        no_pivot: false,
+        host_mountns: false,
+        terminal: false,
+        cgroupns: false,
+        cgroups: &[],
+        mount_context: None,
+        place: &|| Ok(()),
+    };
     let code = in_child(|| {
         let e = prepare(&ctx).err().ok_or("prepare succeeded")?;
         let msg = e.to_string();
@@ -459,7 +471,19 @@ fn user_namespace_binds_devices_and_keeps_locked_flags() {
         locked = locked.display()
     );
     let spec: oci_spec::runtime::Spec = serde_json::from_str(&spec_json).unwrap();
-    let ctx = RootfsCtx { spec: &spec, bundle: &base.0, rootfs: &rootfs, in_userns: true, no_pivot: false, host_mountns: false, terminal: false, cgroupns: false, cgroups: &[], mount_context: None, place: &|| Ok(()) };
+    let ctx = RootfsCtx {
+        spec: &spec,
+        bundle: &base.0,
+        rootfs: &rootfs,
+        in_userns: true,
+        no_pivot: false,
+        host_mountns: false,
+        terminal: false,
+        cgroupns: false,
+        cgroups: &[],
+        mount_context: None,
+        place: &|| Ok(()),
+    };
     let code = in_child(|| {
         // Still real root in a private mount namespace: make a mount whose
         // flags the user namespace below will inherit as locked.

@@ -214,9 +214,7 @@ fn accept_within(l: &UnixListener, deadline: Instant) -> std::os::unix::net::Uni
                 s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
                 return s;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
             Err(e) => panic!("no connection from the runtime: {e}"),
         }
     }

@@ -169,12 +169,7 @@ impl Publisher {
     /// A publisher for containerd at `ttrpc_address` (a path or `unix://`
     /// URI). Events are sent by whoever calls [`Publisher::run`].
     pub fn new(namespace: &str, ttrpc_address: &str) -> Arc<Publisher> {
-        Arc::new(Publisher {
-            namespace: namespace.to_string(),
-            address: ttrpc_address.to_string(),
-            queue: Mutex::new(Queue::default()),
-            cond: Condvar::new(),
-        })
+        Arc::new(Publisher { namespace: namespace.to_string(), address: ttrpc_address.to_string(), queue: Mutex::new(Queue::default()), cond: Condvar::new() })
     }
 
     /// Asks [`Publisher::run`] to return once everything queued is sent (or,

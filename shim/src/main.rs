@@ -11,9 +11,9 @@
 
 mod args;
 mod events;
-mod pty;
 mod mount;
 mod oom;
+mod pty;
 mod reaper;
 mod runtime;
 mod service;
@@ -164,8 +164,7 @@ fn start(a: &Args) {
     let (ready_r, ready_w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let exe = std::env::current_exe().unwrap_or_else(|e| fail(format!("current_exe: {e}")));
     let mut cmd = Command::new(exe);
-    cmd.args(["-namespace", &a.namespace, "-address", &a.address])
-        .args(["-publish-binary", &a.publish_binary, "-id", &a.id]);
+    cmd.args(["-namespace", &a.namespace, "-address", &a.address]).args(["-publish-binary", &a.publish_binary, "-id", &a.id]);
     if a.debug {
         cmd.arg("-debug");
     }
@@ -257,11 +256,7 @@ fn serve(a: &Args) {
 /// `delete`: the server is gone; remove the container, unmount its rootfs,
 /// and report the exit status the server recorded (137 if it never did).
 fn delete(a: &Args) {
-    let bundle = if a.bundle.is_empty() {
-        std::env::current_dir().unwrap_or_else(|e| fail(format!("cwd: {e}")))
-    } else {
-        PathBuf::from(&a.bundle)
-    };
+    let bundle = if a.bundle.is_empty() { std::env::current_dir().unwrap_or_else(|e| fail(format!("cwd: {e}"))) } else { PathBuf::from(&a.bundle) };
     let rt = state::read_runtime(&bundle).unwrap_or_else(|| runtime::Runtime::resolve(&a.namespace, "", ""));
     // containerd runs `delete` after every shim disconnects, also when the
     // shim deleted the container itself before exiting: then the runtime
@@ -307,12 +302,7 @@ mod tests {
 
     #[test]
     fn socket_path_matches_go_join() {
-        let a = Args {
-            address: "/run/containerd/containerd.sock".into(),
-            namespace: "default".into(),
-            id: "web".into(),
-            ..Default::default()
-        };
+        let a = Args { address: "/run/containerd/containerd.sock".into(), namespace: "default".into(), id: "web".into(), ..Default::default() };
         let want = sha256::hex_digest(b"/run/containerd/containerd.sock/default/web");
         assert_eq!(socket_path(&a), Path::new(SOCKET_DIR).join(want));
         let b = Args { address: "/run//c.sock/".into(), ..a.clone() };

@@ -74,26 +74,17 @@ pub fn mount_all(mounts: &[MountSpec], target: &Path) -> Result<(), String> {
         let dat = cstr(data.as_bytes(), "mount options")?;
         // SAFETY: every pointer is a valid NUL-terminated string that outlives
         // the call.
-        let rc = unsafe {
-            libc::mount(src.as_ptr(), dst.as_ptr(), ty.as_ptr(), flags, dat.as_ptr().cast())
-        };
+        let rc = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), ty.as_ptr(), flags, dat.as_ptr().cast()) };
         if rc != 0 {
             let err = std::io::Error::last_os_error();
             let _ = unmount_all(target);
-            return Err(format!(
-                "mount rootfs[{i}] ({} {} on {}): {err}",
-                m.fstype,
-                m.source,
-                target.display()
-            ));
+            return Err(format!("mount rootfs[{i}] ({} {} on {}): {err}", m.fstype, m.source, target.display()));
         }
         // A read-only bind needs a second, remounting call.
         if flags & libc::MS_BIND != 0 && flags & libc::MS_RDONLY != 0 {
             let rflags = flags | libc::MS_REMOUNT;
             // SAFETY: as above; source and type are ignored for a remount.
-            let rc = unsafe {
-                libc::mount(src.as_ptr(), dst.as_ptr(), ty.as_ptr(), rflags, std::ptr::null())
-            };
+            let rc = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), ty.as_ptr(), rflags, std::ptr::null()) };
             if rc != 0 {
                 let err = std::io::Error::last_os_error();
                 let _ = unmount_all(target);

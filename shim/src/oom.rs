@@ -126,8 +126,7 @@ impl Watch {
                 // SAFETY: inotify_init1 just returned this fd; nothing else owns it.
                 let fd = unsafe { OwnedFd::from_raw_fd(ifd) };
                 let events = dir.join("memory.events");
-                let c = std::ffi::CString::new(events.as_os_str().as_encoded_bytes())
-                    .map_err(|_| format!("{}: NUL in path", events.display()))?;
+                let c = std::ffi::CString::new(events.as_os_str().as_encoded_bytes()).map_err(|_| format!("{}: NUL in path", events.display()))?;
                 // SAFETY: fd is our inotify instance and c a valid C string.
                 if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), libc::IN_MODIFY) } < 0 {
                     return Err(format!("watch {}: {}", events.display(), std::io::Error::last_os_error()));
@@ -202,10 +201,7 @@ mod tests {
     #[test]
     fn v1_memory_wins_on_hybrid_hosts() {
         let cg = "4:memory:/berth-test/a\n1:cpu:/berth-test/a\n0::/berth-test/a\n";
-        assert_eq!(
-            memory_cgroup_from(cg, MI),
-            Some(MemCgroup::V1("/sys/fs/cgroup/memory/berth-test/a".into()))
-        );
+        assert_eq!(memory_cgroup_from(cg, MI), Some(MemCgroup::V1("/sys/fs/cgroup/memory/berth-test/a".into())));
         // No memory controller on v1 and no memory.events on v2: nothing to watch.
         assert_eq!(memory_cgroup_from("0::/no-such-berth-cgroup\n", MI), None);
     }

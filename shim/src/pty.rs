@@ -18,8 +18,7 @@ impl ConsoleSocket {
     /// `sun_path`).
     pub fn new() -> Result<ConsoleSocket, String> {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir()
-            .join(format!("berth-pty-{}-{}.sock", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let path = std::env::temp_dir().join(format!("berth-pty-{}-{}.sock", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).map_err(|e| format!("bind {}: {e}", path.display()))?;
         Ok(ConsoleSocket { listener, path })

@@ -115,10 +115,7 @@ impl Reaper {
         epoll_add(ep.as_raw_fd(), sfd.as_raw_fd(), SIGNAL_TOKEN)?;
         let _ = reaper.epoll.set(ep);
         let r = reaper.clone();
-        std::thread::Builder::new()
-            .name("reaper".into())
-            .stack_size(64 * 1024)
-            .spawn(move || r.run(sfd))?;
+        std::thread::Builder::new().name("reaper".into()).stack_size(64 * 1024).spawn(move || r.run(sfd))?;
         Ok(reaper)
     }
 

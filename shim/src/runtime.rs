@@ -50,10 +50,7 @@ impl Runtime {
         } else if let Some(b) = std::env::var_os(ENV_BINARY).filter(|b| !b.is_empty()) {
             PathBuf::from(b)
         } else {
-            let beside = std::env::current_exe()
-                .ok()
-                .and_then(|p| p.parent().map(|d| d.join("berth")))
-                .filter(|p| p.is_file());
+            let beside = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("berth"))).filter(|p| p.is_file());
             beside.unwrap_or_else(|| PathBuf::from("berth"))
         };
         let root = if !root.is_empty() {
@@ -70,26 +67,13 @@ impl Runtime {
     /// it through the reaper, and returns its stdout. On failure the error
     /// names the call and carries the runtime's own message (from the JSON
     /// log, else its stderr).
-    pub fn call(
-        &self,
-        reaper: &Reaper,
-        log: Option<&Path>,
-        args: &[&str],
-        stdio: Option<CallStdio>,
-    ) -> Result<String, String> {
+    pub fn call(&self, reaper: &Reaper, log: Option<&Path>, args: &[&str], stdio: Option<CallStdio>) -> Result<String, String> {
         self.call_input(reaper, log, args, stdio, None)
     }
 
     /// [`Runtime::call`], writing `input` to the runtime's stdin (e.g. the
     /// resources JSON for `update --resources -`) when no stdio is given.
-    pub fn call_input(
-        &self,
-        reaper: &Reaper,
-        log: Option<&Path>,
-        args: &[&str],
-        stdio: Option<CallStdio>,
-        input: Option<&[u8]>,
-    ) -> Result<String, String> {
+    pub fn call_input(&self, reaper: &Reaper, log: Option<&Path>, args: &[&str], stdio: Option<CallStdio>, input: Option<&[u8]>) -> Result<String, String> {
         let mut cmd = Command::new(&self.binary);
         cmd.arg("--root").arg(&self.root);
         if let Some(log) = log {
@@ -122,13 +106,11 @@ impl Runtime {
             // Read both pipes to EOF before waiting: stderr is small, and a
             // runtime that fills it must not block on us.
             if let Some(mut e) = child.stderr.take() {
-                let t = std::thread::Builder::new()
-                    .stack_size(64 * 1024)
-                    .spawn(move || {
-                        let mut s = String::new();
-                        let _ = e.read_to_string(&mut s);
-                        s
-                    });
+                let t = std::thread::Builder::new().stack_size(64 * 1024).spawn(move || {
+                    let mut s = String::new();
+                    let _ = e.read_to_string(&mut s);
+                    s
+                });
                 if let Some(mut o) = child.stdout.take() {
                     let _ = o.read_to_string(&mut out);
                 }
@@ -137,16 +119,11 @@ impl Runtime {
                 }
             }
         }
-        let code = reaper
-            .wait(child.id() as i32, CALL_TIMEOUT)
-            .ok_or_else(|| format!("{what}: timed out after {CALL_TIMEOUT:?}"))?;
+        let code = reaper.wait(child.id() as i32, CALL_TIMEOUT).ok_or_else(|| format!("{what}: timed out after {CALL_TIMEOUT:?}"))?;
         if code == 0 {
             return Ok(out);
         }
-        let msg = log
-            .and_then(last_log_error)
-            .or_else(|| Some(err.trim().to_string()).filter(|s| !s.is_empty()))
-            .unwrap_or_else(|| "no message".to_string());
+        let msg = log.and_then(last_log_error).or_else(|| Some(err.trim().to_string()).filter(|s| !s.is_empty())).unwrap_or_else(|| "no message".to_string());
         Err(format!("{what}: exit status {code}: {msg}"))
     }
 }
@@ -155,10 +132,7 @@ impl Runtime {
 pub fn last_log_error(path: &Path) -> Option<String> {
     let mut s = String::new();
     File::open(path).ok()?.read_to_string(&mut s).ok()?;
-    s.lines()
-        .rev()
-        .filter(|l| l.contains("\"level\":\"error\"") || l.contains("\"level\":\"fatal\""))
-        .find_map(|l| json_string_field(l, "msg"))
+    s.lines().rev().filter(|l| l.contains("\"level\":\"error\"") || l.contains("\"level\":\"fatal\"")).find_map(|l| json_string_field(l, "msg"))
 }
 
 /// Extracts a top-level string field from one flat JSON object line, enough

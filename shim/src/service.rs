@@ -3,8 +3,8 @@
 //! same messages, served by one implementation.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::SystemTime;
@@ -104,12 +104,7 @@ impl Container {
         if exec_id.is_empty() {
             return Ok(self.init.clone());
         }
-        self.execs
-            .lock()
-            .unwrap()
-            .get(exec_id)
-            .cloned()
-            .ok_or_else(|| err(Code::NOT_FOUND, format!("process {exec_id} of {} not found", self.id)))
+        self.execs.lock().unwrap().get(exec_id).cloned().ok_or_else(|| err(Code::NOT_FOUND, format!("process {exec_id} of {} not found", self.id)))
     }
 }
 
@@ -142,12 +137,7 @@ impl Service {
     }
 
     fn get(&self, id: &str) -> TtResult<Arc<Container>> {
-        self.containers
-            .lock()
-            .unwrap()
-            .get(id)
-            .cloned()
-            .ok_or_else(|| err(Code::NOT_FOUND, format!("container {id} not found")))
+        self.containers.lock().unwrap().get(id).cloned().ok_or_else(|| err(Code::NOT_FOUND, format!("container {id} not found")))
     }
 
     /// Called on the reaper thread when a process exits.
@@ -252,14 +242,11 @@ pub struct WaitHandler(pub Arc<Service>);
 impl ttrpc::MethodHandler for WaitHandler {
     fn handler(&self, ctx: TtrpcContext, req: ttrpc::Request) -> ttrpc::Result<()> {
         use ttrpc::proto::ResponseInit;
-        let wr = api::WaitRequest::parse_from_bytes(&req.payload)
-            .map_err(|e| ttrpc::Error::Others(format!("decode WaitRequest: {e}")))?;
+        let wr = api::WaitRequest::parse_from_bytes(&req.payload).map_err(|e| ttrpc::Error::Others(format!("decode WaitRequest: {e}")))?;
         crate::slog!("rpc wait {:?}", wr);
         let stream = ctx.mh.stream_id;
         let reply = move |r: TtResult<api::WaitResponse>| {
-            let res = match r.and_then(|w| {
-                w.write_to_bytes().map_err(|e| err(Code::INTERNAL, format!("encode WaitResponse: {e}")))
-            }) {
+            let res = match r.and_then(|w| w.write_to_bytes().map_err(|e| err(Code::INTERNAL, format!("encode WaitResponse: {e}")))) {
                 Ok(payload) => {
                     let mut res = ttrpc::Response::init_status(ttrpc::get_status(Code::OK, ""));
                     res.set_payload(payload);
@@ -330,11 +317,7 @@ impl Task for Service {
         Ok(r)
     }
 
-    fn create(
-        &self,
-        _: &TtrpcContext,
-        req: api::CreateTaskRequest,
-    ) -> TtResult<api::CreateTaskResponse> {
+    fn create(&self, _: &TtrpcContext, req: api::CreateTaskRequest) -> TtResult<api::CreateTaskResponse> {
         crate::slog!("rpc create {:?}", req);
         if !req.checkpoint.is_empty() {
             return unimplemented("restore from checkpoint");
@@ -347,15 +330,8 @@ impl Task for Service {
         let bundle = PathBuf::from(&req.bundle);
         state::write_runtime(&bundle, &runtime);
         let rootfs = bundle.join("rootfs");
-        let mounts: Vec<MountSpec> = req
-            .rootfs
-            .iter()
-            .map(|m| MountSpec {
-                fstype: m.type_.clone(),
-                source: m.source.clone(),
-                options: m.options.clone(),
-            })
-            .collect();
+        let mounts: Vec<MountSpec> =
+            req.rootfs.iter().map(|m| MountSpec { fstype: m.type_.clone(), source: m.source.clone(), options: m.options.clone() }).collect();
         if !mounts.is_empty() {
             let _ = std::fs::create_dir_all(&rootfs);
             mount::mount_all(&mounts, &rootfs).map_err(|e| err(Code::INTERNAL, e))?;
@@ -367,8 +343,7 @@ impl Task for Service {
             }
             err(Code::INTERNAL, msg)
         };
-        let mut prep = stdio::prepare(&self.namespace, &req.id, &req.stdin, &req.stdout, &req.stderr, req.terminal)
-            .map_err(fail)?;
+        let mut prep = stdio::prepare(&self.namespace, &req.id, &req.stdin, &req.stdout, &req.stderr, req.terminal).map_err(fail)?;
         let log = bundle.join("log.json");
         let pid_file = bundle.join("init.pid");
         let (b, p) = (bundle.display().to_string(), pid_file.display().to_string());
@@ -489,9 +464,7 @@ impl Task for Service {
             }
         }
         if p.exec_id.is_empty() {
-            c.runtime
-                .call(&self.reaper, Some(&c.log_path()), &["delete", "--force", &c.id], None)
-                .map_err(|e| err(Code::INTERNAL, e))?;
+            c.runtime.call(&self.reaper, Some(&c.log_path()), &["delete", "--force", &c.id], None).map_err(|e| err(Code::INTERNAL, e))?;
             if c.rootfs_mounted {
                 mount::unmount_all(&c.bundle.join("rootfs")).map_err(|e| err(Code::INTERNAL, e))?;
             }
@@ -524,11 +497,7 @@ impl Task for Service {
         crate::slog!("rpc pids {:?}", req);
         let c = self.get(&req.id)?;
         let mut r = api::PidsResponse::new();
-        let listed = c
-            .runtime
-            .call(&self.reaper, None, &["ps", "--format", "json", &c.id], None)
-            .ok()
-            .and_then(|out| parse_pids(&out));
+        let listed = c.runtime.call(&self.reaper, None, &["ps", "--format", "json", &c.id], None).ok().and_then(|out| parse_pids(&out));
         let pids = match listed {
             Some(pids) => pids,
             // A runtime without `ps`: what we know ourselves.
@@ -624,9 +593,7 @@ impl Task for Service {
     fn pause(&self, _: &TtrpcContext, req: api::PauseRequest) -> TtResult<Empty> {
         crate::slog!("rpc pause {:?}", req);
         let c = self.get(&req.id)?;
-        c.runtime
-            .call(&self.reaper, Some(&c.log_path()), &["pause", &c.id], None)
-            .map_err(|e| err(Code::INTERNAL, e))?;
+        c.runtime.call(&self.reaper, Some(&c.log_path()), &["pause", &c.id], None).map_err(|e| err(Code::INTERNAL, e))?;
         let mut s = c.init.st.lock().unwrap();
         if s.status == Status::RUNNING {
             s.status = Status::PAUSED;
@@ -640,9 +607,7 @@ impl Task for Service {
     fn resume(&self, _: &TtrpcContext, req: api::ResumeRequest) -> TtResult<Empty> {
         crate::slog!("rpc resume {:?}", req);
         let c = self.get(&req.id)?;
-        c.runtime
-            .call(&self.reaper, Some(&c.log_path()), &["resume", &c.id], None)
-            .map_err(|e| err(Code::INTERNAL, e))?;
+        c.runtime.call(&self.reaper, Some(&c.log_path()), &["resume", &c.id], None).map_err(|e| err(Code::INTERNAL, e))?;
         let mut s = c.init.st.lock().unwrap();
         if s.status == Status::PAUSED {
             s.status = Status::RUNNING;
@@ -674,12 +639,9 @@ impl Task for Service {
         if !o.exit {
             args.push("--leave-running");
         }
-        for (on, flag) in [
-            (o.open_tcp, "--tcp-established"),
-            (o.external_unix_sockets, "--ext-unix-sk"),
-            (o.terminal, "--shell-job"),
-            (o.file_locks, "--file-locks"),
-        ] {
+        for (on, flag) in
+            [(o.open_tcp, "--tcp-established"), (o.external_unix_sockets, "--ext-unix-sk"), (o.terminal, "--shell-job"), (o.file_locks, "--file-locks")]
+        {
             if on {
                 args.push(flag);
             }
@@ -689,9 +651,7 @@ impl Task for Service {
         }
         args.push(&c.id);
         // The runtime's message (e.g. CRIU's own failure) reaches the client.
-        c.runtime
-            .call(&self.reaper, Some(&c.log_path()), &args, None)
-            .map_err(|e| err(Code::INTERNAL, e))?;
+        c.runtime.call(&self.reaper, Some(&c.log_path()), &args, None).map_err(|e| err(Code::INTERNAL, e))?;
         let mut ev = TaskCheckpointed::new();
         ev.container_id = c.id.clone();
         self.events.publish(Event::Checkpointed(ev));
@@ -759,10 +719,7 @@ impl Task for Service {
     fn stats(&self, _: &TtrpcContext, req: api::StatsRequest) -> TtResult<api::StatsResponse> {
         crate::slog!("rpc stats {:?}", req);
         let c = self.get(&req.id)?;
-        let out = c
-            .runtime
-            .call(&self.reaper, Some(&c.log_path()), &["events", "--stats", &c.id], None)
-            .map_err(|e| err(Code::INTERNAL, e))?;
+        let out = c.runtime.call(&self.reaper, Some(&c.log_path()), &["events", "--stats", &c.id], None).map_err(|e| err(Code::INTERNAL, e))?;
         let mut r = api::StatsResponse::new();
         r.stats = MessageField::some(crate::stats::to_metrics(&out).map_err(|e| err(Code::INTERNAL, e))?);
         Ok(r)

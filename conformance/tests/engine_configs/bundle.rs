@@ -15,8 +15,7 @@ pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/engine
 /// The fixture `name` (`fixtures/engines/<name>.json`), parsed.
 pub fn fixture(name: &str) -> Value {
     let p = format!("{FIXTURES}/{name}.json");
-    serde_json::from_str(&fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}")))
-        .unwrap_or_else(|e| panic!("{p}: {e}"))
+    serde_json::from_str(&fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))).unwrap_or_else(|e| panic!("{p}: {e}"))
 }
 
 /// A network namespace pinned the way engines pin one: nsfs bind-mounted on

@@ -26,9 +26,7 @@ pub fn check_process(p: &Probe, process: &Value, errs: &mut Vec<String>) {
     let env: Vec<String> = strs(process, "/env");
     // runc: HOME from the image's /etc/passwd when the engine sent none;
     // "/" for a uid that has no entry (the busybox rootfs knows root only).
-    let home = env.iter().find_map(|e| e.strip_prefix("HOME=").map(str::to_string)).unwrap_or_else(|| {
-        if uid == 0 { "/root".into() } else { "/".into() }
-    });
+    let home = env.iter().find_map(|e| e.strip_prefix("HOME=").map(str::to_string)).unwrap_or_else(|| if uid == 0 { "/root".into() } else { "/".into() });
     want("home", home);
     want("cwd", process["cwd"].as_str().unwrap_or("/").to_string());
     want("stdout", "ok".into());
@@ -172,8 +170,7 @@ pub fn check_config(p: &Probe, cfg: &Value, pins: &Pins, errs: &mut Vec<String>)
             // cgroup v1 (this hybrid host): a tmpfs holding one bind mount per
             // hierarchy; every hierarchy must be ro.
             let userns = cfg.pointer("/linux/namespaces").and_then(Value::as_array).is_some_and(|a| a.iter().any(|n| n["type"] == "user"));
-            let skip = userns
-                && skip_for("runc version 1.1", "runc 1.1 in a user namespace bind-mounts the cgroup v1 hierarchies without remounting them ro");
+            let skip = userns && skip_for("runc version 1.1", "runc 1.1 in a user namespace bind-mounts the cgroup v1 hierarchies without remounting them ro");
             // Only the hierarchies on the tmpfs the container sees: mounts
             // hidden under it (an rbind of /sys brings the host's along) are
             // out of reach and keep whatever their own mount gave them.

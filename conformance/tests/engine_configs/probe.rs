@@ -15,12 +15,7 @@ pub struct Probe {
 impl Probe {
     /// Every value printed for `key`, in order.
     pub fn all(&self, key: &str) -> Vec<&str> {
-        self.out
-            .lines()
-            .filter_map(|l| l.trim_end_matches('\r').split_once('='))
-            .filter(|(k, _)| *k == key)
-            .map(|(_, v)| v)
-            .collect()
+        self.out.lines().filter_map(|l| l.trim_end_matches('\r').split_once('=')).filter(|(k, _)| *k == key).map(|(_, v)| v).collect()
     }
     /// The first value printed for `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -106,10 +101,7 @@ pub fn probe_script(cfg: &Value, extra: &str, hold: bool) -> String {
 
 /// The strings of the array at `ptr` in `v` (none if absent).
 pub fn strs(v: &Value, ptr: &str) -> Vec<String> {
-    v.pointer(ptr)
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
-        .unwrap_or_default()
+    v.pointer(ptr).and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
 }
 
 /// The mask of capability set `set` (`bounding`, ...) of a `process` object.

@@ -39,11 +39,7 @@ impl Replay {
         let bundle = c.bundle.clone();
         let netns = text.contains("@NETNS@").then(|| NetnsFile::new(c.base.join("netns")));
         let holder = text.contains("@HOLDER_PID@").then(|| NsHolder::new(&["--net", "--ipc", "--uts"], &["net", "ipc", "uts"]));
-        let pins = Pins {
-            netns: netns.as_ref().map(|n| n.path.display().to_string()),
-            holder_pid: holder.as_ref().map(NsHolder::pid),
-            bundle: bundle.clone(),
-        };
+        let pins = Pins { netns: netns.as_ref().map(|n| n.path.display().to_string()), holder_pid: holder.as_ref().map(NsHolder::pid), bundle: bundle.clone() };
         let cgroup = format!("{CGROUP_PREFIX}/{}", c.id);
         map_strings(&mut cfg, &|s: &str| {
             let mut s = s.replace("@CGROUP@", &cgroup).replace("@BUNDLE@", &bundle.display().to_string());
@@ -112,10 +108,7 @@ impl Replay {
     }
 
     fn output(&self) -> Probe {
-        Probe {
-            out: fs::read_to_string(&self.c.out_file).unwrap_or_default(),
-            err: fs::read_to_string(&self.c.err_file).unwrap_or_default(),
-        }
+        Probe { out: fs::read_to_string(&self.c.out_file).unwrap_or_default(), err: fs::read_to_string(&self.c.err_file).unwrap_or_default() }
     }
 
     /// Ends the held probe, deletes the container as the engine would, and

@@ -50,9 +50,8 @@ pub fn publish_port_web_server(e: &Engine) {
     let n = name("web");
     let o = run_with(e, &["-d", "--name", &n, "-p", "18080:80", &e.image], &web_server("hello-published"));
     ok(e, &o, "run -d -p");
-    let body = fetch(e, "http://127.0.0.1:18080/").unwrap_or_else(|f| {
-        panic!("published port not reachable: {f}\nlogs: {}\n{}", show(&e.cli(&["logs", &n])), e.tail_calls())
-    });
+    let body = fetch(e, "http://127.0.0.1:18080/")
+        .unwrap_or_else(|f| panic!("published port not reachable: {f}\nlogs: {}\n{}", show(&e.cli(&["logs", &n])), e.tail_calls()));
     assert_eq!(body, "hello-published");
     let ports = e.inspect(&n, "{{json .NetworkSettings.Ports}}");
     assert!(ports.contains("18080"), "{ports}");
@@ -81,10 +80,7 @@ pub fn exec_plain_tty_and_user(e: &Engine) {
     assert_eq!(code, Some(6), "exec -it exit code; output {:?}\n{}", s.output(), e.tail_calls());
     assert!(s.output().contains("/dev/pts/") && s.output().contains("got-abc"), "{:?}", s.output());
     let calls = e.calls_since(mark);
-    assert!(
-        calls.lines().any(|l| l.contains("exec ") && l.contains("--console-socket")),
-        "no exec with a console socket; calls:\n{calls}"
-    );
+    assert!(calls.lines().any(|l| l.contains("exec ") && l.contains("--console-socket")), "no exec with a console socket; calls:\n{calls}");
     e.rm_f(&n);
 }
 

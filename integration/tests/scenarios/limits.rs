@@ -25,9 +25,7 @@ pub fn all(g: &mut Group) {
 pub fn memory_limit_oom_killed(e: &Engine) {
     let n = name("oom");
     let script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; sleep 1; exec dd if=/dev/zero of=/dev/null bs=64M count=1";
-    let o = e.run(&[
-        "--name", &n, "--network", "none", "--memory", "16m", "--memory-swap", "16m", &e.image, "sh", "-c", script,
-    ]);
+    let o = e.run(&["--name", &n, "--network", "none", "--memory", "16m", "--memory-swap", "16m", &e.image, "sh", "-c", script]);
     assert_eq!(o.status.code(), Some(137), "{}\n{}", show(&o), e.tail_calls());
     assert_eq!(out(&o), "16777216", "{}", show(&o));
     if e.is_docker() {

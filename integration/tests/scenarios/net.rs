@@ -38,9 +38,7 @@ pub fn user_bridge_dns_by_name(e: &Engine) {
     assert_eq!(runtime_name(e, &web), "berth", "not run by the runtime named berth");
     let ip = e.inspect(&web, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}");
     assert!(!ip.is_empty(), "no address on {net}");
-    let script = format!(
-        "for i in $(seq 50); do timeout 5 wget -q -O - http://{web}/ && break; sleep 0.2; done; nslookup -type=a {web} | grep -A2 'Name:'"
-    );
+    let script = format!("for i in $(seq 50); do timeout 5 wget -q -O - http://{web}/ && break; sleep 0.2; done; nslookup -type=a {web} | grep -A2 'Name:'");
     let o = e.run(&["--rm", "--network", &net, &e.image, "sh", "-c", &script]);
     let text = ok(e, &o, "fetch by name");
     assert!(text.starts_with("hello-by-name"), "fetch by name: {}", show(&o));
@@ -66,7 +64,12 @@ pub fn network_host(e: &Engine) {
 /// `--network none`: a namespace of its own with only loopback (up).
 pub fn network_none(e: &Engine) {
     let o = e.run(&[
-        "--rm", "--network", "none", &e.image, "sh", "-c",
+        "--rm",
+        "--network",
+        "none",
+        &e.image,
+        "sh",
+        "-c",
         "readlink /proc/self/ns/net; ls /sys/class/net; ip -o link show lo | grep -o 'LOOPBACK,UP'",
     ]);
     let text = ok(e, &o, "run --network none");

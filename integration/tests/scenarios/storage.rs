@@ -61,9 +61,7 @@ pub fn bind_read_only(e: &Engine) {
 /// (tmpcopyup).
 pub fn tmpfs_mode_kept(e: &Engine) {
     let script = "stat -c %a /secret; stat -c %a /scratch; ls /secret; grep -E ' /(secret|scratch) ' /proc/mounts | cut -d' ' -f3 | sort -u";
-    let o = e.run(&[
-        "--rm", "--network", "none", "--tmpfs", "/secret", "--tmpfs", "/scratch:mode=0750", &e.image, "sh", "-c", script,
-    ]);
+    let o = e.run(&["--rm", "--network", "none", "--tmpfs", "/secret", "--tmpfs", "/scratch:mode=0750", &e.image, "sh", "-c", script]);
     let text = ok(e, &o, "run --tmpfs");
     let lines: Vec<&str> = text.lines().collect();
     let mut wrong = Vec::new();
@@ -124,11 +122,7 @@ pub fn rshared_bind_propagates_both_ways(e: &Engine) {
     let script = "mkdir -p /shared/in && mount -t tmpfs tmpfs /shared/in && echo inside > /shared/in/f && echo mounted; sleep 1000";
     let o = e.run(&["-d", "--network", "none", "--cap-add", "SYS_ADMIN", "--name", &n, "-v", &mnt, &e.image, "sh", "-c", script]);
     ok(e, &o, "run -v :rshared");
-    assert!(
-        wait_until(Duration::from_secs(10), || out(&e.cli(&["logs", &n])).contains("mounted")),
-        "{}",
-        show(&e.cli(&["logs", &n]))
-    );
+    assert!(wait_until(Duration::from_secs(10), || out(&e.cli(&["logs", &n])).contains("mounted")), "{}", show(&e.cli(&["logs", &n])));
     assert_eq!(e.inspect(&n, "{{range .Mounts}}{{.Propagation}}{{end}}"), "rshared");
     // The container's mount, seen on the engine's side.
     let o = in_ns(e, &format!("cat {s}/in/f"));

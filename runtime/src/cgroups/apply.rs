@@ -342,7 +342,8 @@ mod tests {
         let rules = ["c 1:3 rwm", "c 1:5 rwm"].map(|v| Write::new("devices", "devices.allow", v, "device rule allow", "f"));
         run_all(&d, &rules).unwrap();
         // On a hybrid host only the part going to cgroup2 is translated for it.
-        let r: LinuxResources = serde_json::from_value(serde_json::json!({"memory": {"swappiness": 10}, "hugepageLimits": [{"pageSize": "2MB", "limit": 1}]})).unwrap();
+        let r: LinuxResources =
+            serde_json::from_value(serde_json::json!({"memory": {"swappiness": 10}, "hugepageLimits": [{"pageSize": "2MB", "limit": 1}]})).unwrap();
         let files: Vec<String> = v2::plan(&subset(&r, &["hugetlb"])).unwrap().into_iter().map(|w| w.file).collect();
         assert_eq!(files, ["hugetlb.2MB.rsvd.max", "hugetlb.2MB.max"]);
         assert_eq!(fs::read_to_string(d.join("devices.allow")).unwrap(), "c 1:3 rwmc 1:5 rwm");
@@ -353,11 +354,13 @@ mod tests {
     fn zeros_from_engines_are_unset() {
         // What Docker 20.10 sends at create and at `docker update --cpus 0.5`.
         let create: LinuxResources = serde_json::from_value(serde_json::json!(
-            {"memory": {"disableOOMKiller": false}, "cpu": {"shares": 0}, "blockIO": {"weight": 0}})).unwrap();
+            {"memory": {"disableOOMKiller": false}, "cpu": {"shares": 0}, "blockIO": {"weight": 0}}))
+        .unwrap();
         let files = |r: &LinuxResources| -> Vec<String> { v1::plan(&zeros_unset(r)).unwrap().into_iter().map(|w| w.file).collect() };
         assert_eq!(files(&create), ["memory.oom_control"]);
         let update: LinuxResources = serde_json::from_value(serde_json::json!(
-            {"memory": {"limit": 0, "reservation": 0, "kernel": 0}, "cpu": {"shares": 0, "quota": 50000, "period": 0}, "blockIO": {"weight": 0}})).unwrap();
+            {"memory": {"limit": 0, "reservation": 0, "kernel": 0}, "cpu": {"shares": 0, "quota": 50000, "period": 0}, "blockIO": {"weight": 0}}))
+        .unwrap();
         assert_eq!(files(&update), ["cpu.cfs_quota_us"]);
         let v2: Vec<(String, String)> = v2::plan(&zeros_unset(&update)).unwrap().into_iter().map(|w| (w.file, w.value)).collect();
         assert_eq!(v2, [("cpu.max".to_string(), "50000".to_string())]);

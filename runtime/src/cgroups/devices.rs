@@ -40,15 +40,15 @@ pub struct Rule {
 const DEFAULT_ALLOWED: &[(char, i64, i64, &str)] = &[
     ('c', -1, -1, "m"),
     ('b', -1, -1, "m"),
-    ('c', 1, 3, "rwm"),   // null
-    ('c', 1, 5, "rwm"),   // zero
-    ('c', 1, 7, "rwm"),   // full
-    ('c', 5, 0, "rwm"),   // tty
-    ('c', 1, 8, "rwm"),   // random
-    ('c', 1, 9, "rwm"),   // urandom
-    ('c', 5, 1, "rwm"),   // console
+    ('c', 1, 3, "rwm"),    // null
+    ('c', 1, 5, "rwm"),    // zero
+    ('c', 1, 7, "rwm"),    // full
+    ('c', 5, 0, "rwm"),    // tty
+    ('c', 1, 8, "rwm"),    // random
+    ('c', 1, 9, "rwm"),    // urandom
+    ('c', 5, 1, "rwm"),    // console
     ('c', 136, -1, "rwm"), // pts
-    ('c', 5, 2, "rwm"),   // ptmx
+    ('c', 5, 2, "rwm"),    // ptmx
     ('c', 10, 200, "rwm"), // net/tun
 ];
 
@@ -89,9 +89,14 @@ pub fn rules(cfg: Option<&[LinuxDeviceCgroup]>) -> Result<Vec<Rule>> {
         out.push(Rule { allow: d.allow(), kind, major: any(d.major()), minor: any(d.minor()), access, field });
     }
     let Some(at) = out.iter().rposition(|r| !r.allow && r.major.is_none() && r.minor.is_none()) else { return Ok(out) };
-    let defaults = DEFAULT_ALLOWED
-        .iter()
-        .map(|(kind, ma, mi, acc)| Rule { allow: true, kind: *kind, major: any(Some(*ma)), minor: any(Some(*mi)), access: acc.to_string(), field: "default devices".into() });
+    let defaults = DEFAULT_ALLOWED.iter().map(|(kind, ma, mi, acc)| Rule {
+        allow: true,
+        kind: *kind,
+        major: any(Some(*ma)),
+        minor: any(Some(*mi)),
+        access: acc.to_string(),
+        field: "default devices".into(),
+    });
     out.splice(at + 1..at + 1, defaults);
     Ok(out)
 }
@@ -151,12 +156,14 @@ const ACC_READ: i32 = 2;
 const ACC_WRITE: i32 = 4;
 
 fn access_bits(a: &str) -> i32 {
-    a.chars().map(|c| match c {
-        'm' => ACC_MKNOD,
-        'r' => ACC_READ,
-        'w' => ACC_WRITE,
-        _ => 0,
-    }).fold(0, |x, y| x | y)
+    a.chars()
+        .map(|c| match c {
+            'm' => ACC_MKNOD,
+            'r' => ACC_READ,
+            'w' => ACC_WRITE,
+            _ => 0,
+        })
+        .fold(0, |x, y| x | y)
 }
 
 /// What a v1 device cgroup holds after a list of rules: a default and the
@@ -419,7 +426,12 @@ mod tests {
         assert_eq!(eval(&p, DEV_CHAR, ACC_MKNOD, 1, 3), 1);
         assert_eq!(eval(&p, DEV_CHAR, ACC_WRITE, 1, 4), 1);
         // Merging and partial removal of one exception's bits.
-        let st = v1_state(&[rule(false, 'a', None, None, ""), rule(true, 'b', Some(8), None, "r"), rule(true, 'b', Some(8), None, "w"), rule(false, 'b', Some(8), None, "r")]);
+        let st = v1_state(&[
+            rule(false, 'a', None, None, ""),
+            rule(true, 'b', Some(8), None, "r"),
+            rule(true, 'b', Some(8), None, "w"),
+            rule(false, 'b', Some(8), None, "r"),
+        ]);
         assert_eq!(st.exceptions, vec![('b', Some(8), None, ACC_WRITE)]);
     }
 
@@ -442,7 +454,8 @@ mod tests {
         // Without a wildcard deny nothing is added; a later deny of a default device stays last.
         let only: Vec<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!([{"allow": false, "type": "c", "major": 1, "minor": 3}])).unwrap();
         assert_eq!(rules(Some(&only)).unwrap().len(), 1);
-        let deny_null: Vec<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!([{"allow": false}, {"allow": false, "type": "c", "major": 1, "minor": 3}])).unwrap();
+        let deny_null: Vec<LinuxDeviceCgroup> =
+            serde_json::from_value(serde_json::json!([{"allow": false}, {"allow": false, "type": "c", "major": 1, "minor": 3}])).unwrap();
         let rs = rules(Some(&deny_null)).unwrap();
         assert_eq!(v1_line(rs.last().unwrap()), "c 1:3 rwm");
         assert!(!rs.last().unwrap().allow);
@@ -496,11 +509,7 @@ mod tests {
         let dir = h.mountpoint.join("berth-test").join(format!("unit-bpf-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let cg = TempCgroup(dir.clone());
-        let deny_null = [
-            rule(false, 'a', None, None, "rwm"),
-            rule(true, 'c', Some(1), Some(5), "rwm"),
-            rule(true, 'c', Some(1), Some(3), "w"),
-        ];
+        let deny_null = [rule(false, 'a', None, None, "rwm"), rule(true, 'c', Some(1), Some(5), "rwm"), rule(true, 'c', Some(1), Some(3), "w")];
         attach_bpf(&dir, &deny_null).unwrap();
         let procs = std::ffi::CString::new(dir.join("cgroup.procs").into_os_string().into_encoded_bytes()).unwrap();
         // SAFETY: the child only makes raw syscalls on data prepared before

@@ -129,8 +129,7 @@ impl Entry {
     /// directory: move it there the slow way.
     pub fn enter_v2(&self, pid: i32) -> Result<()> {
         let Some((_, dir)) = &self.v2 else { return Ok(()) };
-        std::fs::write(dir.join("cgroup.procs"), pid.to_string())
-            .map_err(|e| Error::os(format!("join cgroup {}", dir.display()), e).field("linux.cgroupsPath"))
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|e| Error::os(format!("join cgroup {}", dir.display()), e).field("linux.cgroupsPath"))
     }
 
     /// Child side, while single-threaded: move this thread (hence the

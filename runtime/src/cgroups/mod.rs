@@ -42,7 +42,22 @@ pub struct Hierarchy {
 }
 
 /// Mount option words that are not controllers.
-const NOT_CONTROLLERS: &[&str] = &["rw", "ro", "nosuid", "nodev", "noexec", "relatime", "noatime", "clone_children", "xattr", "noprefix", "nsdelegate", "memory_recursiveprot", "memory_localevents", "favordynmods"];
+const NOT_CONTROLLERS: &[&str] = &[
+    "rw",
+    "ro",
+    "nosuid",
+    "nodev",
+    "noexec",
+    "relatime",
+    "noatime",
+    "clone_children",
+    "xattr",
+    "noprefix",
+    "nsdelegate",
+    "memory_recursiveprot",
+    "memory_localevents",
+    "favordynmods",
+];
 
 /// Parse /proc/self/mountinfo text for cgroup hierarchies.
 ///
@@ -64,11 +79,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
         let h = match fstype {
             "cgroup2" => Hierarchy { mountpoint: PathBuf::from(unescape(mp)), controllers: Vec::new(), v2: true },
             "cgroup" => {
-                let controllers = options
-                    .split(',')
-                    .filter(|o| !NOT_CONTROLLERS.contains(o) && !o.starts_with("release_agent="))
-                    .map(str::to_string)
-                    .collect();
+                let controllers = options.split(',').filter(|o| !NOT_CONTROLLERS.contains(o) && !o.starts_with("release_agent=")).map(str::to_string).collect();
                 Hierarchy { mountpoint: PathBuf::from(unescape(mp)), controllers, v2: false }
             }
             _ => continue,
@@ -175,12 +186,7 @@ impl Placement {
     pub fn from_paths_in(hs: &[Hierarchy], paths: &[PathBuf]) -> Placement {
         let dirs = paths
             .iter()
-            .filter_map(|d| {
-                hs.iter()
-                    .filter(|h| d.starts_with(&h.mountpoint))
-                    .max_by_key(|h| h.mountpoint.as_os_str().len())
-                    .map(|h| (h.clone(), d.clone()))
-            })
+            .filter_map(|d| hs.iter().filter(|h| d.starts_with(&h.mountpoint)).max_by_key(|h| h.mountpoint.as_os_str().len()).map(|h| (h.clone(), d.clone())))
             .collect();
         Placement { dirs }
     }

@@ -282,7 +282,12 @@ fn memory_v2(d: &Path, m: &mut Memory) {
     m.cache = m.raw.get("file").copied().unwrap_or(0);
     let events = kv_file(d, "memory.events");
     let limit = |f: &str| read(d, f).map(|s| s.trim().parse().unwrap_or(u64::MAX)).unwrap_or(0);
-    m.usage = MemoryEntry { limit: limit("memory.max"), usage: num(d, "memory.current"), max: num(d, "memory.peak"), failcnt: events.get("max").copied().unwrap_or(0) };
+    m.usage = MemoryEntry {
+        limit: limit("memory.max"),
+        usage: num(d, "memory.current"),
+        max: num(d, "memory.peak"),
+        failcnt: events.get("max").copied().unwrap_or(0),
+    };
     m.swap = MemoryEntry { limit: limit("memory.swap.max"), usage: num(d, "memory.swap.current"), max: num(d, "memory.swap.peak"), failcnt: 0 };
 }
 
@@ -310,7 +315,11 @@ pub fn io_v2(text: &str) -> (Vec<BlkioEntry>, Vec<BlkioEntry>) {
             let Some((k, v)) = kv.split_once('=') else { continue };
             if let Some((_, is_bytes, op)) = KEYS.iter().find(|(n, _, _)| *n == k) {
                 let e = BlkioEntry { major, minor, op: op.to_string(), value: v.parse().unwrap_or(0) };
-                if *is_bytes { bytes.push(e) } else { ios.push(e) }
+                if *is_bytes {
+                    bytes.push(e)
+                } else {
+                    ios.push(e)
+                }
             }
         }
     }

@@ -237,5 +237,4 @@ mod tests {
         assert_eq!(f[6], ("net_prio.ifpriomap".into(), "eth0 5".into()));
         assert_eq!(f[7], ("rdma.max".into(), "mlx5_1 hca_handle=3".into()));
     }
-
 }

@@ -32,15 +32,8 @@ use std::fs;
 use std::path::Path;
 
 /// v1 controller → the v2 controller that replaces it.
-const FROM_V1: &[(&str, &str)] = &[
-    ("memory", "memory"),
-    ("cpu", "cpu"),
-    ("cpuset", "cpuset"),
-    ("pids", "pids"),
-    ("blkio", "io"),
-    ("hugetlb", "hugetlb"),
-    ("rdma", "rdma"),
-];
+const FROM_V1: &[(&str, &str)] =
+    &[("memory", "memory"), ("cpu", "cpu"), ("cpuset", "cpuset"), ("pids", "pids"), ("blkio", "io"), ("hugetlb", "hugetlb"), ("rdma", "rdma")];
 
 /// The v2 controller that takes over a v1 one, if any (net_cls, net_prio
 /// and devices have none).
@@ -208,7 +201,10 @@ fn io(b: &LinuxBlockIo, out: &mut Vec<Write>) -> Result<()> {
         let f = format!("blockIO.weightDevice[{i}]");
         if let Some(w) = d.weight() {
             let (maj, min) = (d.major(), d.minor());
-            out.push(Write::new("io", "io.bfq.weight", format!("{maj}:{min} {w}"), "io device weight", field(&f)).or("io.weight", format!("{maj}:{min} {}", io_weight(w))));
+            out.push(
+                Write::new("io", "io.bfq.weight", format!("{maj}:{min} {w}"), "io device weight", field(&f))
+                    .or("io.weight", format!("{maj}:{min} {}", io_weight(w))),
+            );
         }
         if let Some(v) = d.leaf_weight() {
             return Err(unsupported(&format!("{f}.leafWeight"), v));
@@ -270,7 +266,8 @@ pub fn enable_controllers(mount: &Path, dir: &Path, writes: &[Write]) -> Result<
         for level in levels.iter().rev() {
             if !has_word(&level.join("cgroup.controllers"), &w.ctl) {
                 let parent = level.parent().unwrap_or(mount);
-                return Err(Error::msg(format!("set {}: the {} controller is not enabled for {} by {}", w.what, w.ctl, level.display(), parent.display())).field(w.field.clone()));
+                return Err(Error::msg(format!("set {}: the {} controller is not enabled for {} by {}", w.what, w.ctl, level.display(), parent.display()))
+                    .field(w.field.clone()));
             }
             if !has_word(&level.join("cgroup.subtree_control"), &w.ctl) {
                 fs::write(level.join("cgroup.subtree_control"), format!("+{}", w.ctl))
@@ -346,7 +343,10 @@ mod tests {
     fn quota_only_period_only_and_unlimited() {
         assert_eq!(plan_of(json!({"cpu": {"period": 20000}})).unwrap(), pairs(&[("cpu.max", "max 20000")]));
         assert_eq!(plan_of(json!({"cpu": {"quota": -1}})).unwrap(), pairs(&[("cpu.max", "max")]));
-        assert_eq!(plan_of(json!({"memory": {"limit": -1}, "pids": {"limit": -1}})).unwrap(), pairs(&[("memory.max", "max"), ("memory.swap.max", "max"), ("pids.max", "max")]));
+        assert_eq!(
+            plan_of(json!({"memory": {"limit": -1}, "pids": {"limit": -1}})).unwrap(),
+            pairs(&[("memory.max", "max"), ("memory.swap.max", "max"), ("pids.max", "max")])
+        );
     }
 
     #[test]

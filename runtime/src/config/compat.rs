@@ -18,8 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The spec's scheduler flag names oci-spec 0.10 spells differently.
-const SCHED_FLAGS: &[(&str, &str)] =
-    &[("SCHED_FLAG_RESET_ON_FORK", "SCHED_RESET_ON_FORK"), ("SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_D_L_OVERRUN")];
+const SCHED_FLAGS: &[(&str, &str)] = &[("SCHED_FLAG_RESET_ON_FORK", "SCHED_RESET_ON_FORK"), ("SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_D_L_OVERRUN")];
 
 const CAP_SETS: &[&str] = &["bounding", "effective", "inheritable", "permitted", "ambient"];
 

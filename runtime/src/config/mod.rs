@@ -39,19 +39,15 @@ pub fn load_saved(state_dir: &Path, bundle: &Path) -> Result<Spec> {
 
 /// Read `<bundle>/config.json`, parse it and check it.
 pub fn load(bundle: &Path) -> Result<Bundle> {
-    let dir = if bundle.is_absolute() {
-        bundle.to_path_buf()
-    } else {
-        std::env::current_dir().map_err(|e| Error::os("get current directory", e))?.join(bundle)
-    };
+    let dir =
+        if bundle.is_absolute() { bundle.to_path_buf() } else { std::env::current_dir().map_err(|e| Error::os("get current directory", e))?.join(bundle) };
     let dir = normalize(&dir);
     let path = dir.join("config.json");
     let data = std::fs::read(&path).map_err(|e| Error::os(format!("read {}", path.display()), e))?;
     let spec = parse(&data).map_err(|e| e.context(path.display()))?;
     let root = spec.root().as_ref().ok_or_else(|| Error::msg("root is required on Linux").field("root"))?;
     let rootfs = dir.join(root.path());
-    let rootfs = std::fs::canonicalize(&rootfs)
-        .map_err(|e| Error::os(format!("rootfs {}", rootfs.display()), e).field("root.path"))?;
+    let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::os(format!("rootfs {}", rootfs.display()), e).field("root.path"))?;
     if !rootfs.is_dir() {
         return Err(Error::msg(format!("rootfs {} is not a directory", rootfs.display())).field("root.path"));
     }
@@ -159,8 +155,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     }
     for (i, m) in spec.mounts().as_deref().unwrap_or(&[]).iter().enumerate() {
         if !m.destination().is_absolute() {
-            return Err(Error::msg(format!("mount destination {:?} is not absolute", m.destination()))
-                .field(format!("mounts[{i}].destination")));
+            return Err(Error::msg(format!("mount destination {:?} is not absolute", m.destination())).field(format!("mounts[{i}].destination")));
         }
     }
     #[allow(deprecated)]
@@ -181,7 +176,8 @@ pub fn validate(spec: &Spec) -> Result<()> {
                     return Err(Error::msg(format!("hook path {:?} is not absolute", hook.path())).field(format!("hooks.{stage}[{i}].path")));
                 }
                 if hook.timeout().is_some_and(|t| t <= 0) {
-                    return Err(Error::msg(format!("hook timeout {} is not greater than zero", hook.timeout().unwrap_or(0))).field(format!("hooks.{stage}[{i}].timeout")));
+                    return Err(Error::msg(format!("hook timeout {} is not greater than zero", hook.timeout().unwrap_or(0)))
+                        .field(format!("hooks.{stage}[{i}].timeout")));
                 }
             }
         }
@@ -207,8 +203,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
         }
         let has = |t| types.contains(&t);
-        let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
-            || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+        let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()) || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
         let new_user = nss.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
         if maps && !has(LinuxNamespaceType::User) {
             return Err(Error::msg("uid/gid mappings are given but there is no user namespace").field("linux.uidMappings"));
@@ -216,9 +211,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         if new_user && !maps {
             return Err(Error::msg("a new user namespace needs uidMappings and gidMappings").field("linux.uidMappings"));
         }
-        if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty())
-            && !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none())
-        {
+        if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty()) && !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none()) {
             return Err(Error::msg("timeOffsets need a new time namespace").field("linux.timeOffsets"));
         }
         for key in linux.sysctl().as_ref().map(|m| m.keys().collect::<Vec<_>>()).unwrap_or_default() {
@@ -230,8 +223,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
                         .field(format!("linux.sysctl.{key}")))
                 }
                 None => {
-                    return Err(Error::msg(format!("sysctl {key:?} is not namespaced and may not be set by a container"))
-                        .field(format!("linux.sysctl.{key}")))
+                    return Err(Error::msg(format!("sysctl {key:?} is not namespaced and may not be set by a container")).field(format!("linux.sysctl.{key}")))
                 }
             }
         }
@@ -287,7 +279,6 @@ mod tests {
             ("/linux/namespaces", serde_json::json!([{"type": "mount"}]), "hostname"),
             ("/hooks", serde_json::json!({"prestart": [{"path": "relative/hook"}]}), "hooks.prestart[0].path"),
             ("/hooks", serde_json::json!({"poststop": [{"path": "/bin/true"}, {"path": "/bin/true", "timeout": 0}]}), "hooks.poststop[1].timeout"),
-
         ];
         for (ptr, val, field) in cases {
             let mut v = base();
@@ -300,7 +291,11 @@ mod tests {
 
     #[test]
     fn unsupported_settings_name_their_field() {
-        for (key, val) in [("intelRdt", serde_json::json!({"closID": "x"})), ("netDevices", serde_json::json!({"eth1": {}})), ("memoryPolicy", serde_json::json!({"mode": "MPOL_DEFAULT"}))] {
+        for (key, val) in [
+            ("intelRdt", serde_json::json!({"closID": "x"})),
+            ("netDevices", serde_json::json!({"eth1": {}})),
+            ("memoryPolicy", serde_json::json!({"mode": "MPOL_DEFAULT"})),
+        ] {
             let mut v = base();
             v["linux"][key] = val;
             let spec = check(v).unwrap();

@@ -156,7 +156,8 @@ pub fn update_resources(a: &UpdateArgs, stdin: &mut dyn Read) -> Result<LinuxRes
         r.set_memory(Some(m));
     }
     let cpu_given = a.cpu_share.is_some() || a.cpu_quota.is_some() || a.cpu_period.is_some() || a.cpu_burst.is_some();
-    let cpu_given = cpu_given || a.cpu_rt_period.is_some() || a.cpu_rt_runtime.is_some() || a.cpu_idle.is_some() || a.cpuset_cpus.is_some() || a.cpuset_mems.is_some();
+    let cpu_given =
+        cpu_given || a.cpu_rt_period.is_some() || a.cpu_rt_runtime.is_some() || a.cpu_idle.is_some() || a.cpuset_cpus.is_some() || a.cpuset_mems.is_some();
     if cpu_given {
         let mut c: LinuxCpu = r.cpu().clone().unwrap_or_default();
         a.cpu_share.map(|v| c.set_shares(Some(v)));

@@ -68,7 +68,8 @@ fn dirs(o: &CriuOpts) -> Result<(PathBuf, PathBuf)> {
 fn common_args(o: &CriuOpts, image: &Path, work: &Path, log: &str, rootfs: &Path, spec: &oci_spec::runtime::Spec) -> Vec<String> {
     let mut a: Vec<String> = vec!["-D".into(), image.display().to_string(), "-W".into(), work.display().to_string()];
     a.extend(["-o".into(), log.into(), "-v4".into(), "--root".into(), rootfs.display().to_string()]);
-    for (on, flag) in [(o.tcp_established, "--tcp-established"), (o.ext_unix_sk, "--ext-unix-sk"), (o.shell_job, "--shell-job"), (o.file_locks, "--file-locks")] {
+    for (on, flag) in [(o.tcp_established, "--tcp-established"), (o.ext_unix_sk, "--ext-unix-sk"), (o.shell_job, "--shell-job"), (o.file_locks, "--file-locks")]
+    {
         if on {
             a.push(flag.into());
         }
@@ -121,7 +122,8 @@ pub fn checkpoint(root: &Root, id: &str, o: CheckpointOpts) -> Result<()> {
     let spec = config::load(&st.bundle)?.spec;
     let (image, work) = dirs(&o.criu)?;
     // stdio of the init, for restore to reconnect (CRIU's --inherit-fd keys).
-    let fds: Vec<String> = (0..3).map(|n| std::fs::read_link(format!("/proc/{}/fd/{n}", st.pid)).map(|p| p.display().to_string()).unwrap_or_default()).collect();
+    let fds: Vec<String> =
+        (0..3).map(|n| std::fs::read_link(format!("/proc/{}/fd/{n}", st.pid)).map(|p| p.display().to_string()).unwrap_or_default()).collect();
     std::fs::write(image.join("descriptors.json"), serde_json::to_vec(&fds).unwrap_or_default())
         .map_err(|e| Error::os(format!("write {}", image.join("descriptors.json").display()), e))?;
     let mut args = vec![if o.pre_dump { "pre-dump" } else { "dump" }.to_string(), "-t".into(), st.pid.to_string()];
@@ -178,7 +180,9 @@ pub fn restore(root: &Root, id: &str, o: RestoreOpts) -> Result<()> {
     criu(&args, &work, "restore.log", "restore").map_err(undo)?;
     let pid: i32 = std::fs::read_to_string(&pidfile).ok().and_then(|s| s.trim().parse().ok()).ok_or_else(|| undo(Error::msg("criu restore wrote no pid")))?;
     let (pid_start, _) = state::proc_stat(pid).ok_or_else(|| undo(Error::msg(format!("restored init {pid} is gone"))))?;
-    let own_pidns = linux.and_then(|l| l.namespaces().as_ref()).is_some_and(|n| n.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none()));
+    let own_pidns = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none()));
     let st = new_state(id, pid, pid_start, &bundle, placement.paths(), own_pidns);
     locked.save(&st)?;
     if let Some(p) = &o.pid_file {

@@ -80,7 +80,10 @@ pub fn create(root: &Root, o: CreateOpts) -> Result<Created> {
     // Without a mount namespace of its own the container's mounts land in
     // ours: what the rootfs path is on now is where a clean-up stops.
     let below = match plan.host_mountns() {
-        true => Some(rootfs::inherited::mount_id(&bundle.rootfs).map_err(|e| Error::os(format!("find the mount of {}", bundle.rootfs.display()), e).field("root.path"))?),
+        true => Some(
+            rootfs::inherited::mount_id(&bundle.rootfs)
+                .map_err(|e| Error::os(format!("find the mount of {}", bundle.rootfs.display()), e).field("root.path"))?,
+        ),
         false => None,
     };
     let locked = root.create_container_dir(&o.id)?;
@@ -345,7 +348,8 @@ pub(crate) fn new_state(id: &str, pid: i32, pid_start: u64, bundle: &Bundle, cgr
 pub(crate) fn hand_listener(spec: &oci_spec::runtime::Spec, chan: &sync::Channel, state: &serde_json::Value) -> Result<()> {
     let fd = chan.take_fd().ok_or_else(|| Error::msg("the seccomp listener did not arrive with its message"))?;
     let sc = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let path = sc.and_then(|s| s.listener_path().as_ref()).ok_or_else(|| Error::msg("a seccomp listener without listenerPath").field("linux.seccomp.listenerPath"))?;
+    let path =
+        sc.and_then(|s| s.listener_path().as_ref()).ok_or_else(|| Error::msg("a seccomp listener without listenerPath").field("linux.seccomp.listenerPath"))?;
     let meta = sc.and_then(|s| s.listener_metadata().as_deref()).unwrap_or("");
     crate::seccomp::send_listener(path, std::os::fd::AsFd::as_fd(&fd), state, meta)
 }
@@ -407,12 +411,16 @@ fn clone_init(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, ctx: &InitC
     if plan.join_time.is_some() || plan.new_timens {
         kinds |= libc::CLONE_NEWTIME;
     }
-    namespaces::for_children(kinds, || namespaces::prepare_parent(plan, linux), || {
-        let v2 = ctx.cgroups.v2_fd().zip(ctx.cgroups.v2_path());
-        let (pid, in_v2) = namespaces::clone_into(plan.clone_flags, v2).map_err(|e| e.context("the container's init"))?;
-        if pid == 0 {
-            init::run(ctx);
-        }
-        Ok((pid, in_v2))
-    })
+    namespaces::for_children(
+        kinds,
+        || namespaces::prepare_parent(plan, linux),
+        || {
+            let v2 = ctx.cgroups.v2_fd().zip(ctx.cgroups.v2_path());
+            let (pid, in_v2) = namespaces::clone_into(plan.clone_flags, v2).map_err(|e| e.context("the container's init"))?;
+            if pid == 0 {
+                init::run(ctx);
+            }
+            Ok((pid, in_v2))
+        },
+    )
 }

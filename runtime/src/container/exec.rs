@@ -181,7 +181,8 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
                     None => Ok(()),
                 });
                 entry.close_in_child();
-                let setup = joined.and_then(|()| child(&p, &joins, chroot.as_ref(), &child_chan, console_target.as_ref(), o.preserve_fds, filter.as_ref(), &lsm_writes));
+                let setup = joined
+                    .and_then(|()| child(&p, &joins, chroot.as_ref(), &child_chan, console_target.as_ref(), o.preserve_fds, filter.as_ref(), &lsm_writes));
                 let e = match setup {
                     Err(e) => e,
                     Ok(never) => match never {},

@@ -180,9 +180,10 @@ fn setup(ctx: &InitCtx) -> Result<(CString, Vec<String>)> {
     rootfs::prepare(&rctx)?;
 
     #[allow(deprecated)]
-    let wants_hooks = spec.hooks().as_ref().is_some_and(|h| {
-        h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
-    });
+    let wants_hooks = spec
+        .hooks()
+        .as_ref()
+        .is_some_and(|h| h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty()));
     if wants_hooks {
         place()?;
         ctx.chan.send(&Msg::NeedHooks)?;
@@ -207,8 +208,7 @@ fn setup(ctx: &InitCtx) -> Result<(CString, Vec<String>)> {
         let proc = crate::procfs::open_proc().map_err(|e| e.field("linux.sysctl"))?;
         for (k, v) in sysctl {
             let rel = format!("sys/{}", k.replace('.', "/"));
-            crate::procfs::write(&proc, &rel, v.as_bytes())
-                .map_err(|e| e.context(format!("set sysctl {k}={v}")).field(format!("linux.sysctl.{k}")))?;
+            crate::procfs::write(&proc, &rel, v.as_bytes()).map_err(|e| e.context(format!("set sysctl {k}={v}")).field(format!("linux.sysctl.{k}")))?;
         }
     }
     if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
@@ -299,9 +299,7 @@ pub(super) fn load_seccomp(filter: Option<&crate::seccomp::Filter>, chan: &Chann
 /// namespace's root (if root is mapped) so files it creates are owned
 /// sensibly and the later user switch starts from uid 0.
 fn become_root_in_userns(linux: Option<&oci_spec::runtime::Linux>) -> Result<()> {
-    let maps_root = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        m.is_none_or(|m| m.is_empty() || m.iter().any(|x| x.container_id() == 0))
-    };
+    let maps_root = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| m.is_none_or(|m| m.is_empty() || m.iter().any(|x| x.container_id() == 0));
     let l = linux;
     if maps_root(l.and_then(|l| l.gid_mappings().as_ref())) {
         // SAFETY: plain id-setting syscall.

@@ -27,8 +27,8 @@ mod init;
 mod ops;
 mod wait;
 
+pub use cgroup_ops::{events, parse_duration, pause, ps, resume, update, PsFormat, UpdateArgs};
 pub use checkpoint::{checkpoint, restore, CheckpointOpts, CriuOpts, RestoreOpts};
 pub use create::{create, Console, CreateOpts};
 pub use exec::{exec, ExecOpts};
 pub use ops::{delete, kill, list, run, start, state, ListFormat, RunOpts};
-pub use cgroup_ops::{events, parse_duration, pause, ps, resume, update, PsFormat, UpdateArgs};

@@ -7,8 +7,19 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 /// Signals forwarded to the container (everything a terminal or a
 /// supervisor sends; SIGCHLD is ours).
 const FORWARD: &[libc::c_int] = &[
-    libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGUSR1, libc::SIGUSR2,
-    libc::SIGWINCH, libc::SIGCONT, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU, libc::SIGALRM, libc::SIGPIPE,
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+    libc::SIGALRM,
+    libc::SIGPIPE,
 ];
 
 /// Wait for `pid` to exit and return its status as a shell would

@@ -143,10 +143,7 @@ fn own(dir: libc::c_int, name: &CStr, st: &libc::stat, flags: libc::c_int) -> io
 }
 
 fn times(dir: libc::c_int, name: &CStr, st: &libc::stat, flags: libc::c_int) -> io::Result<()> {
-    let ts = [
-        libc::timespec { tv_sec: st.st_atime, tv_nsec: st.st_atime_nsec },
-        libc::timespec { tv_sec: st.st_mtime, tv_nsec: st.st_mtime_nsec },
-    ];
+    let ts = [libc::timespec { tv_sec: st.st_atime, tv_nsec: st.st_atime_nsec }, libc::timespec { tv_sec: st.st_mtime, tv_nsec: st.st_mtime_nsec }];
     if name.to_bytes().is_empty() {
         // The descriptor itself (glibc's utimensat refuses a NULL path).
         // SAFETY: ts holds the two timespecs futimens reads.

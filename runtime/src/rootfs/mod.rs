@@ -140,7 +140,8 @@ pub fn prepare(ctx: &RootfsCtx) -> Result<()> {
     if prop.private_parent && !ctx.host_mountns {
         let at = sys::mount_point_of(ctx.rootfs).map_err(|e| Error::os(format!("find the mount holding {}", ctx.rootfs.display()), e).field("root.path"))?;
         let c = sys::cstr(&at).map_err(|e| Error::os("mount point path", e))?;
-        sys::mount(None, &c, None, libc::MS_PRIVATE, None).map_err(|e| Error::os(format!("make {} private", at.display()), e).field("linux.rootfsPropagation"))?;
+        sys::mount(None, &c, None, libc::MS_PRIVATE, None)
+            .map_err(|e| Error::os(format!("make {} private", at.display()), e).field("linux.rootfsPropagation"))?;
     }
 
     let rootfs = sys::cstr(ctx.rootfs).map_err(|e| Error::os("rootfs path", e))?;
@@ -158,9 +159,8 @@ pub fn prepare(ctx: &RootfsCtx) -> Result<()> {
         mounts::mount_entry(ctx, root.as_fd(), i, m)?;
     }
 
-    let dev_is_bind = mounts.iter().any(|m| {
-        is_dest(m, "/dev") && (m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind"))
-    });
+    let dev_is_bind =
+        mounts.iter().any(|m| is_dest(m, "/dev") && (m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")));
     let pts_mounted = mounts.iter().any(|m| is_dest(m, "/dev/pts"));
     devices::setup(ctx, root.as_fd(), !dev_is_bind, pts_mounted)?;
 
@@ -228,7 +228,8 @@ pub fn mount_console(slave: BorrowedFd) -> Result<()> {
     if kind != libc::S_IFREG && kind != libc::S_IFCHR {
         return Err(Error::msg("/dev/console is neither the placeholder file nor a device; refusing to mount the console on it"));
     }
-    sys::mount(Some(&sys::fd_path(slave)), &sys::fd_path(target.as_fd()), None, libc::MS_BIND, None).map_err(|e| Error::os("bind the console onto /dev/console", e))
+    sys::mount(Some(&sys::fd_path(slave)), &sys::fd_path(target.as_fd()), None, libc::MS_BIND, None)
+        .map_err(|e| Error::os("bind the console onto /dev/console", e))
 }
 
 /// The container's /dev/null, opened without following a symlink and checked

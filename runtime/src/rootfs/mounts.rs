@@ -50,17 +50,15 @@ pub(crate) fn mount_entry(ctx: &RootfsCtx, root: BorrowedFd, index: usize, m: &M
     }
     let bind = opts.is_bind() || typ == "bind";
     let top = if bind {
-        let src = m.source().as_deref().ok_or_else(|| Error::msg(format!("bind mount on {} has no source", e.dest.display())).field(format!("mounts[{index}]")))?;
+        let src =
+            m.source().as_deref().ok_or_else(|| Error::msg(format!("bind mount on {} has no source", e.dest.display())).field(format!("mounts[{index}]")))?;
         let src = if src.is_absolute() { src.to_path_buf() } else { ctx.bundle.join(src) };
         bind_mount(ctx, root, &e, &src, &opts)?
     } else if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(ctx, root, &e, &opts);
     } else {
-        let (dest, covered) = if typ == "tmpfs" {
-            tmpfs_destination(root, &e)?
-        } else {
-            (open_in_root(root, e.dest, Kind::Dir, true).map_err(|err| e.err(err))?, None)
-        };
+        let (dest, covered) =
+            if typ == "tmpfs" { tmpfs_destination(root, &e)? } else { (open_in_root(root, e.dest, Kind::Dir, true).map_err(|err| e.err(err))?, None) };
         let source = m.source().as_deref().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(typ));
         let mut data = opts.data.clone();
         // A tmpfs over an existing directory keeps its mode (and owner)
@@ -76,13 +74,19 @@ pub(crate) fn mount_entry(ctx: &RootfsCtx, root: BorrowedFd, index: usize, m: &M
         // With tmpcopyup, what the tmpfs covers is read through a
         // descriptor opened before the mount.
         let copy_from = match (&covered, opts.tmpcopyup) {
-            (Some(_), true) => Some(sys::openat(dest.as_raw_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(|err| e.err_step("open the directory to copy up", err))?),
+            (Some(_), true) => Some(
+                sys::openat(dest.as_raw_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(|err| e.err_step("open the directory to copy up", err))?,
+            ),
             _ => None,
         };
         // Filesystems whose files get a label from a mount option.
         let labelled = match ctx.mount_context {
             Some(c) if ["tmpfs", "devpts", "mqueue"].contains(&typ) => {
-                if data.is_empty() { c.to_string() } else { format!("{data},{c}") }
+                if data.is_empty() {
+                    c.to_string()
+                } else {
+                    format!("{data},{c}")
+                }
             }
             _ => data,
         };

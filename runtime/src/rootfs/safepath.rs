@@ -93,9 +93,7 @@ fn resolve(root: BorrowedFd, comps: &[OsString], kind: Kind, create: bool, budge
             let target = match readlinkat(dir, &name) {
                 Ok(t) => t,
                 // Not a symlink: it appeared under us; just open it.
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    return sys::openat2(root, &rel, open_flags(kind), 0, Resolve::InRoot)
-                }
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return sys::openat2(root, &rel, open_flags(kind), 0, Resolve::InRoot),
                 Err(e) => return Err(e),
             };
             if *budget == 0 {
@@ -131,10 +129,8 @@ fn readlinkat(dir: BorrowedFd, name: &std::ffi::CStr) -> io::Result<OsString> {
 /// enough for `fchdir(2)` and for `*at` calls.
 pub fn open_dir_in_root(root: &Path, path: &Path, create_dirs: bool) -> Result<OwnedFd> {
     let c = sys::cstr(root).map_err(|e| Error::os(format!("open root {}", root.display()), e))?;
-    let root_fd = sys::openat(libc::AT_FDCWD, &c, libc::O_PATH | libc::O_DIRECTORY, 0)
-        .map_err(|e| Error::os(format!("open root {}", root.display()), e))?;
-    open_in_root(root_fd.as_fd(), path, Kind::Dir, create_dirs)
-        .map_err(|e| Error::os(format!("open {} in {}", path.display(), root.display()), e))
+    let root_fd = sys::openat(libc::AT_FDCWD, &c, libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| Error::os(format!("open root {}", root.display()), e))?;
+    open_in_root(root_fd.as_fd(), path, Kind::Dir, create_dirs).map_err(|e| Error::os(format!("open {} in {}", path.display(), root.display()), e))
 }
 
 #[cfg(test)]

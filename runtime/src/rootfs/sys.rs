@@ -85,9 +85,7 @@ pub(crate) fn openat2(dirfd: BorrowedFd, path: &Path, flags: libc::c_int, mode: 
     let c = cstr(path)?;
     // SAFETY: `c` is a NUL-terminated string and `how` a properly sized
     // `open_how` that both outlive the call; the kernel only reads them.
-    let fd = cvt(unsafe {
-        libc::syscall(libc::SYS_openat2, dirfd.as_raw_fd(), c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
-    })?;
+    let fd = cvt(unsafe { libc::syscall(libc::SYS_openat2, dirfd.as_raw_fd(), c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>()) })?;
     // SAFETY: the syscall succeeded, so `fd` is a fresh descriptor we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
@@ -181,9 +179,7 @@ pub(crate) fn mount(source: Option<&CStr>, target: &CStr, fstype: Option<&CStr>,
 pub(crate) fn mount_setattr(dirfd: RawFd, path: &CStr, flags: libc::c_uint, attr: &MountAttr) -> io::Result<()> {
     // SAFETY: `path` is NUL-terminated, `attr` is a `struct mount_attr` of the
     // size we pass; both outlive the call and are only read by the kernel.
-    let ret = unsafe {
-        libc::syscall(libc::SYS_mount_setattr, dirfd, path.as_ptr(), flags, attr as *const MountAttr, std::mem::size_of::<MountAttr>())
-    };
+    let ret = unsafe { libc::syscall(libc::SYS_mount_setattr, dirfd, path.as_ptr(), flags, attr as *const MountAttr, std::mem::size_of::<MountAttr>()) };
     cvt(ret).map(drop)
 }
 
@@ -217,4 +213,3 @@ pub(crate) fn locked_flags(st_flags: libc::c_ulong) -> libc::c_ulong {
 pub(crate) fn check(ret: libc::c_int) -> io::Result<()> {
     cvt(ret as libc::c_long).map(drop)
 }
-

@@ -160,12 +160,7 @@ fn write(dir: &Path, name: &str, key: &[u8], f: &Filter) -> std::io::Result<()> 
     // Write then rename, so a reader never sees half an entry.
     let tmp = dir.join(format!(".{name}.{}", std::process::id()));
     let res = (|| {
-        let mut file: File = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)?;
+        let mut file: File = OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&tmp)?;
         file.write_all(&encode(key, f))?;
         fs::rename(&tmp, dir.join(name))
     })();

@@ -28,11 +28,7 @@ pub(super) fn flag_supported(bit: libc::c_ulong) -> bool {
         for b in 0..8 {
             let bit: libc::c_ulong = 1 << b;
             // The kernel takes WAIT_KILLABLE_RECV only together with NEW_LISTENER.
-            let probe = if bit == libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV {
-                bit | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
-            } else {
-                bit
-            };
+            let probe = if bit == libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV { bit | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER } else { bit };
             // SAFETY: a null program is allowed; the kernel fails before using it.
             let rc = unsafe { set_mode_filter(probe, std::ptr::null()) };
             if rc < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT) {
@@ -92,8 +88,7 @@ pub fn load(f: &Filter) -> Result<Option<OwnedFd>> {
     if rc > 0 {
         // With TSYNC (and no TSYNC_ESRCH) a positive return is the id of a
         // thread that could not be synchronised: the filter was not loaded.
-        return Err(Error::msg(format!("load the seccomp filter: thread {rc} could not be synchronised (TSYNC)"))
-            .field("linux.seccomp.flags"));
+        return Err(Error::msg(format!("load the seccomp filter: thread {rc} could not be synchronised (TSYNC)")).field("linux.seccomp.flags"));
     }
     Ok(None)
 }

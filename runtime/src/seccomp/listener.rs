@@ -15,10 +15,7 @@ use crate::state::OCI_VERSION;
 /// The container process state: `fds` names the one fd sent, `pid` is the
 /// container process as the runtime sees it (taken from `state.pid`).
 fn process_state(state: &Value, metadata: &str) -> Result<Vec<u8>> {
-    let pid = state
-        .get("pid")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| Error::msg("the container state sent to the seccomp agent has no pid"))?;
+    let pid = state.get("pid").and_then(Value::as_i64).ok_or_else(|| Error::msg("the container state sent to the seccomp agent has no pid"))?;
     let mut msg = json!({
         "ociVersion": OCI_VERSION,
         "fds": ["seccompFd"],
@@ -38,28 +35,18 @@ fn process_state(state: &Value, metadata: &str) -> Result<Vec<u8>> {
 pub fn send_listener(path: &Path, fd: BorrowedFd, state: &Value, metadata: &str) -> Result<()> {
     let body = process_state(state, metadata)?;
     let field = "linux.seccomp.listenerPath";
-    let mut sock = UnixStream::connect(path)
-        .step(|| format!("connect to the seccomp agent at {}", p(path)))
-        .map_err(|e| e.field(field))?;
+    let mut sock = UnixStream::connect(path).step(|| format!("connect to the seccomp agent at {}", p(path))).map_err(|e| e.field(field))?;
     let fds = [fd.as_raw_fd()];
     let sent = loop {
         // The fd travels with the first bytes; anything left is plain data.
-        match sendmsg::<UnixAddr>(
-            sock.as_raw_fd(),
-            &[IoSlice::new(&body)],
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        ) {
+        match sendmsg::<UnixAddr>(sock.as_raw_fd(), &[IoSlice::new(&body)], &[ControlMessage::ScmRights(&fds)], MsgFlags::MSG_NOSIGNAL, None) {
             Err(nix::errno::Errno::EINTR) => continue,
             r => break r,
         }
     }
     .step(|| format!("send the seccomp fd to the agent at {}", p(path)))
     .map_err(|e| e.field(field))?;
-    sock.write_all(&body[sent..])
-        .step(|| format!("send the container state to the agent at {}", p(path)))
-        .map_err(|e| e.field(field))?;
+    sock.write_all(&body[sent..]).step(|| format!("send the container state to the agent at {}", p(path))).map_err(|e| e.field(field))?;
     Ok(())
 }
 

@@ -153,11 +153,7 @@ const FLAGS: &[(&str, F, libc::c_ulong)] = &[
     ("SECCOMP_FILTER_FLAG_TSYNC", F::SeccompFilterFlagTsync, libc::SECCOMP_FILTER_FLAG_TSYNC),
     ("SECCOMP_FILTER_FLAG_LOG", F::SeccompFilterFlagLog, libc::SECCOMP_FILTER_FLAG_LOG),
     ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", F::SeccompFilterFlagSpecAllow, libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW),
-    (
-        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
-        F::SeccompFilterFlagWaitKillableRecv,
-        libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
-    ),
+    ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", F::SeccompFilterFlagWaitKillableRecv, libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV),
 ];
 
 fn action_name(a: A) -> &'static str {
@@ -175,11 +171,9 @@ fn action(a: A, errno: Option<u32>, field: &str) -> Result<ScmpAction> {
         A::ScmpActErrno => ScmpAction::Errno(i32::from(ret(errno)?)),
         A::ScmpActTrace => ScmpAction::Trace(ret(errno)?),
         _ if errno.is_some() => {
-            return Err(Error::msg(format!(
-                "an errno return is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not {}",
-                action_name(a)
-            ))
-            .field(field.to_string()))
+            return Err(
+                Error::msg(format!("an errno return is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not {}", action_name(a))).field(field.to_string())
+            )
         }
         A::ScmpActKill | A::ScmpActKillThread => ScmpAction::KillThread,
         A::ScmpActKillProcess => ScmpAction::KillProcess,
@@ -220,8 +214,7 @@ pub fn build(s: &LinuxSeccomp) -> Result<Filter> {
     const F_ROOT: &str = "linux.seccomp";
     let default = action(s.default_action(), s.default_errno_ret(), "linux.seccomp.defaultErrnoRet")?;
     if default == ScmpAction::Notify {
-        return Err(Error::msg("SCMP_ACT_NOTIFY cannot be the default action: the init would block on its own syscalls")
-            .field("linux.seccomp.defaultAction"));
+        return Err(Error::msg("SCMP_ACT_NOTIFY cannot be the default action: the init would block on its own syscalls").field("linux.seccomp.defaultAction"));
     }
     let mut ctx = ScmpFilterContext::new(default).map_err(|e| lib_err("create a seccomp filter".into(), e))?;
     // Berth sets no_new_privs itself, from process.noNewPrivileges.
@@ -263,8 +256,7 @@ pub fn build(s: &LinuxSeccomp) -> Result<Filter> {
         let mut seen = [0u8; MAX_ARG_INDEX + 1];
         for (j, arg) in rule.args().iter().flatten().enumerate() {
             if arg.index() > MAX_ARG_INDEX {
-                return Err(Error::msg(format!("argument index {} is above {MAX_ARG_INDEX}", arg.index()))
-                    .field(format!("{field}.args[{j}].index")));
+                return Err(Error::msg(format!("argument index {} is above {MAX_ARG_INDEX}", arg.index())).field(format!("{field}.args[{j}].index")));
             }
             seen[arg.index()] += 1;
             conds.push(condition(arg.index(), arg.op(), arg.value(), arg.value_two()));
@@ -285,8 +277,7 @@ pub fn build(s: &LinuxSeccomp) -> Result<Filter> {
             }
             if act == ScmpAction::Notify {
                 if NOTIFY_REFUSED.contains(&name.as_str()) {
-                    return Err(Error::msg(format!("SCMP_ACT_NOTIFY on {name} would block the container init"))
-                        .field(format!("{field}.names[{j}]")));
+                    return Err(Error::msg(format!("SCMP_ACT_NOTIFY on {name} would block the container init")).field(format!("{field}.names[{j}]")));
                 }
                 notify = true;
             }
@@ -303,11 +294,7 @@ pub fn build(s: &LinuxSeccomp) -> Result<Filter> {
         }
     }
     if total > 0 && known == 0 {
-        return Err(Error::msg(format!(
-            "none of the {total} syscall names is known to libseccomp {}",
-            library_version()
-        ))
-        .field("linux.seccomp.syscalls"));
+        return Err(Error::msg(format!("none of the {total} syscall names is known to libseccomp {}", library_version())).field("linux.seccomp.syscalls"));
     }
 
     if notify {
@@ -350,19 +337,14 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
     let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(raw) });
     ctx.export_bpf(&file).map_err(|e| lib_err("generate the seccomp BPF program".into(), e))?;
     let mut bytes = Vec::new();
-    file.seek(SeekFrom::Start(0))
-        .and_then(|_| file.read_to_end(&mut bytes))
-        .map_err(|e| Error::os("read back the seccomp BPF program", e))?;
+    file.seek(SeekFrom::Start(0)).and_then(|_| file.read_to_end(&mut bytes)).map_err(|e| Error::os("read back the seccomp BPF program", e))?;
     let size = std::mem::size_of::<libc::sock_filter>();
     if bytes.len() % size != 0 || bytes.is_empty() {
         return Err(Error::msg(format!("libseccomp produced a {}-byte program, not whole instructions", bytes.len())));
     }
     let program = decode_program(&bytes);
     if program.len() > MAX_INSNS {
-        return Err(Error::msg(format!(
-            "the seccomp program has {} instructions, above the kernel's limit of {MAX_INSNS}",
-            program.len()
-        )));
+        return Err(Error::msg(format!("the seccomp program has {} instructions, above the kernel's limit of {MAX_INSNS}", program.len())));
     }
     Ok(program)
 }
@@ -411,12 +393,7 @@ pub fn features() -> Value {
 pub(crate) fn decode_program(bytes: &[u8]) -> Vec<libc::sock_filter> {
     bytes
         .chunks_exact(std::mem::size_of::<libc::sock_filter>())
-        .map(|c| libc::sock_filter {
-            code: u16::from_ne_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-        })
+        .map(|c| libc::sock_filter { code: u16::from_ne_bytes([c[0], c[1]]), jt: c[2], jf: c[3], k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]) })
         .collect()
 }
 
