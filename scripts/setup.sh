@@ -77,7 +77,7 @@ if ! rust_ok; then
     apt_install curl ca-certificates
     log=$(mktemp)
     if ! curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
-        | sh -s -- -y --profile minimal --default-toolchain stable >"$log" 2>&1; then
+        | sh -s -- -y --profile minimal --component rustfmt,clippy --default-toolchain stable >"$log" 2>&1; then
         cat "$log" >&2
         rm -f "$log"
         die "could not install Rust from https://sh.rustup.rs; install rustc >= $min_rust and cargo, then rerun"
@@ -86,6 +86,14 @@ if ! rust_ok; then
     ensure_cargo_path
 fi
 rust_ok || die "rustc >= $min_rust and cargo are needed; found: $(rustc --version 2>&1 || true)"
+
+# The tests check formatting and lints (scripts/test.sh): rustfmt and
+# clippy must be there.
+if [ "$want_tests" -eq 1 ] && { ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; }; then
+    command -v rustup >/dev/null && rustup component add rustfmt clippy >/dev/null 2>&1 || true
+    cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1 \
+        || die "cargo fmt and cargo clippy are needed by the tests (rustup component add rustfmt clippy)"
+fi
 
 # The shim is built for musl when rustup can add that target: a static musl
 # binary keeps each long-lived shim near 1 MB resident, static glibc near 2.

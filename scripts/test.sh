@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command (CI runs it through .ci/run): set up, build, run every
-# test in the workspace, then check that nothing leaked.
+# The test command (CI runs it through .ci/run): set up, check formatting
+# and lints, build, run every test in the workspace, then check that
+# nothing leaked.
 #
 # usage: sudo bash scripts/test.sh [extra args for the test binaries]
 # Exits non-zero if the build or any test fails, or if a cgroup under
@@ -15,6 +16,12 @@ say() { printf '\n== %s\n' "$*"; }
 say "setup"
 bash scripts/setup.sh --tests
 ensure_cargo_path
+
+say "format and lints"
+# The tree is rustfmt-clean (rustfmt.toml) and clippy-clean on every
+# target; a change that is not fails here, before the long test run.
+cargo fmt --all -- --check
+cargo clippy --release --workspace --all-targets -- -D warnings
 
 say "build (release, whole workspace)"
 # Release first so target/release/berth exists: the conformance suite
