@@ -77,3 +77,41 @@ fn bad_profile_fails_create_cleanly() {
     o.fails();
     c.assert_no_leaks(None);
 }
+
+/// A static program that makes two raw syscalls and prints the errno of
+/// each ("0" for success): `number` given on the command line. Built with
+/// the host's C compiler; None (and a loud skip) without one.
+fn syscall_probe(dest: &std::path::Path) -> Option<()> {
+    let src = dest.with_extension("c");
+    std::fs::write(
+        &src,
+        "#include <errno.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\n#include <sys/syscall.h>\n\
+         int main(int argc, char **argv) { for (int i = 1; i < argc; i++) { long r = syscall(atol(argv[i]), 0, 0, 0); \
+         printf(\"%s=%d\\n\", argv[i], r < 0 ? errno : 0); } return 0; }\n",
+    )
+    .unwrap();
+    let ok = std::process::Command::new("cc").args(["-static", "-O1", "-o"]).arg(dest).arg(&src).status().is_ok_and(|s| s.success());
+    let _ = std::fs::remove_file(&src);
+    if !ok {
+        eprintln!("\n!!! SKIP: no C compiler for static programs (scripts/setup.sh installs build-essential) !!!\n");
+    }
+    ok.then_some(())
+}
+
+// runc parity: under a deny-by-default profile (Docker's), a syscall newer
+// than every one the profile names answers ENOSYS, so libc falls back to
+// an older call; an older syscall it does not allow keeps the default
+// (EPERM).
+#[test]
+fn syscalls_newer_than_the_profile_answer_enosys() {
+    let mut c = TestContainer::new("seccomp-enosys");
+    if syscall_probe(&c.bundle.join("rootfs/bin/sysprobe")).is_none() {
+        return;
+    }
+    c.set("/linux/seccomp", profile("docker-default.json"));
+    // 163 = acct (older, denied by the profile); 600 = beyond every x86_64 syscall.
+    c.args(&["/bin/sysprobe", "163", "600"]);
+    let out = c.run_to_completion().stdout;
+    assert_eq!(out, "163=1\n600=38\n", "acct must keep EPERM, an unknown newer number must give ENOSYS");
+    c.delete_and_check(None);
+}

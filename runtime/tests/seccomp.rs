@@ -113,6 +113,34 @@ fn errno_log_trace_actions_and_flags() {
     assert_eq!(exit_code(status), 0);
 }
 
+/// runc parity: under a restrictive default, a syscall newer than every
+/// one the profile names answers ENOSYS (libc then falls back); an older
+/// one the profile does not name gets the default action.
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let f = filter(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["exit", "exit_group", "rt_sigreturn", "getpid", "write"], "action": "SCMP_ACT_ALLOW"}]}));
+    let status = run_child(&f, |_| {
+        // SAFETY: argument-less syscalls and a pidfd_open of our own pid.
+        unsafe {
+            if libc::syscall(libc::SYS_getpid) <= 0 {
+                return 1;
+            }
+            // Below exit_group (231 on x86_64) and not named: the default.
+            if libc::syscall(libc::SYS_getppid) != -1 || errno() != libc::EPERM {
+                return 2;
+            }
+            // Above it: ENOSYS, not EPERM.
+            if libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) != -1 || errno() != libc::ENOSYS {
+                return 3;
+            }
+        }
+        0
+    });
+    assert_eq!(exit_code(status), 0);
+}
+
 #[test]
 fn kill_and_trap_actions_end_the_child_with_sigsys() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -22,7 +22,9 @@ use oci_spec::runtime::LinuxSeccomp;
 use super::{build, library_version, Filter};
 use crate::error::Result;
 
-const MAGIC: &[u8; 8] = b"BERTHSC1";
+/// Bumped whenever what `build` produces for a profile changes (2: the
+/// ENOSYS stub), so entries of an older Berth are never used.
+const MAGIC: &[u8; 8] = b"BERTHSC2";
 
 /// Where compiled programs are kept by default: `/run/berth-seccomp` for
 /// root, `$XDG_RUNTIME_DIR/berth-seccomp` for other users, else nowhere

@@ -18,7 +18,9 @@
 //!   that rule becomes its own single-condition rule (they OR), otherwise all
 //!   conditions go into one rule (they AND);
 //! - `SCMP_ACT_KILL` is the thread-killing action, `SCMP_ACT_TRACE` without
-//!   `errnoRet` uses EPERM like `SCMP_ACT_ERRNO`.
+//!   `errnoRet` uses EPERM like `SCMP_ACT_ERRNO`;
+//! - under a restrictive default, syscalls newer than the profile answer
+//!   ENOSYS, so libc falls back to older ones ([`enosys`]).
 //!
 //! Berth's own rules on top: `SCMP_ACT_NOTIFY` needs `listenerPath`, cannot
 //! be the default action, and cannot target [`NOTIFY_REFUSED`] (the init
@@ -31,6 +33,7 @@
 //! answers a repeat in ~25-50 µs. Loading takes ~0.3 ms of kernel time.
 
 mod cache;
+mod enosys;
 mod kernel;
 mod listener;
 
@@ -220,9 +223,11 @@ pub fn build(s: &LinuxSeccomp) -> Result<Filter> {
     // Berth sets no_new_privs itself, from process.noNewPrivileges.
     ctx.set_ctl_nnp(false).map_err(|e| lib_err("clear the filter's no_new_privs attribute".into(), e))?;
 
+    let mut listed = Vec::new();
     for (i, arch) in s.architectures().iter().flatten().enumerate() {
         let field = format!("linux.seccomp.architectures[{i}]");
         let (name, _, token) = ARCHS.iter().find(|(_, a, _)| a == arch).ok_or_else(|| Error::msg("unknown architecture").field(field.clone()))?;
+        listed.push(*token);
         if ctx.is_arch_present(*token).unwrap_or(false) {
             continue;
         }
@@ -321,7 +326,12 @@ pub fn build(s: &LinuxSeccomp) -> Result<Filter> {
     if added > 8 {
         ctx.set_ctl_optimize(2).map_err(|e| lib_err("ask libseccomp for a binary-tree filter".into(), e))?;
     }
-    let program = export(&ctx).map_err(|e| e.field(F_ROOT))?;
+    // Syscalls newer than the profile answer ENOSYS, as under runc.
+    let mut program = enosys::stub(s, &listed);
+    program.extend(export(&ctx).map_err(|e| e.field(F_ROOT))?);
+    if program.len() > MAX_INSNS {
+        return Err(Error::msg(format!("the seccomp program has {} instructions, above the kernel's limit of {MAX_INSNS}", program.len())).field(F_ROOT));
+    }
     Ok(Filter { program, flags, notify })
 }
 
