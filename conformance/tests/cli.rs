@@ -191,3 +191,49 @@ fn version() {
     assert!(o.stdout.contains("version"), "{}", o.stdout);
     assert!(o.stdout.lines().any(|l| l.starts_with("spec:")), "runc prints `spec: <version>`: {}", o.stdout);
 }
+
+// runc parity ("--debug", "--log", "--log-format"): debug records for the
+// whole command, an exec's too, to stderr or to the log file; an error is
+// a `level=error` record whose text says the command failed.
+#[test]
+fn debug_records_and_error_records() {
+    let mut c = TestContainer::new("cli-debug");
+    c.args(&["true"]);
+    c.rt.log = None;
+    c.write_config();
+    let o = c.cmd(&["--debug", "run", "--bundle", &c.bundle.display().to_string(), &c.id]);
+    o.ok();
+    assert!(o.stderr.lines().filter(|l| l.contains("level=debug")).count() >= 3, "debug records on stderr: {o:?}");
+    c.assert_no_leaks(None);
+
+    // To the log, as JSON; exec included.
+    let (mut c, _) = running("cli-debug-exec");
+    let log = c.base.join("debug.json");
+    c.rt.log = Some(log.clone());
+    let o = c.cmd(&["--debug", "exec", &c.id, "true"]);
+    o.ok();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let records: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(records.iter().any(|r| r["level"] == "debug" && r["msg"].is_string() && r["time"].is_string()), "JSON debug records for exec: {text}");
+    assert!(o.stdout.is_empty(), "nothing of the runtime's on the process's stdout: {o:?}");
+    c.delete_force().ok();
+    c.assert_no_leaks(None);
+
+    // Errors: a record with level error, to stderr without --log ...
+    let mut c = TestContainer::new("cli-error-record");
+    c.set("/process/cwd", json!("relative"));
+    c.rt.log = None;
+    let o = c.create();
+    o.fails();
+    assert!(o.stderr.contains("level=error") && o.stderr.contains("failed"), "{o:?}");
+    // ... and to the log file with it, as JSON.
+    let log = c.base.join("error.json");
+    c.rt.log = Some(log.clone());
+    let o = c.create();
+    o.fails();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let rec: serde_json::Value = text.lines().rev().find_map(|l| serde_json::from_str(l).ok()).unwrap_or_default();
+    assert_eq!(rec["level"], "error", "{text}");
+    assert!(rec["msg"].as_str().unwrap_or("").contains("create failed"), "{text}");
+    c.assert_no_leaks(None);
+}

@@ -19,6 +19,7 @@ pub fn run_all(stage: &str, hooks: &[Hook], state: &serde_json::Value) -> Result
     }
     let input = state.to_string();
     for (i, h) in hooks.iter().enumerate() {
+        log::debug!("running hook {stage}[{i}]: {}", h.path().display());
         run(h, &input).map_err(|e| e.field(format!("hooks.{stage}[{i}]")))?;
     }
     Ok(())
@@ -28,6 +29,7 @@ pub fn run_all(stage: &str, hooks: &[Hook], state: &serde_json::Value) -> Result
 pub fn run_all_warn(stage: &str, hooks: &[Hook], state: &serde_json::Value) {
     let input = state.to_string();
     for (i, h) in hooks.iter().enumerate() {
+        log::debug!("running hook {stage}[{i}]: {}", h.path().display());
         if let Err(e) = run(h, &input) {
             log::warn!("{}", e.field(format!("hooks.{stage}[{i}]")));
         }

@@ -302,38 +302,42 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
 
 #[cfg_attr(test, allow(dead_code))] // reached only from the C `main`, not built for tests
 fn run_cli() {
-    let cli = parse_cli();
+    let (cli, command) = parse_cli();
     let format = if cli.log_format == "json" { logging::Format::Json } else { logging::Format::Text };
     if let Err(e) = logging::init(cli.log.as_deref(), format, cli.debug) {
         berth::output::eprintln(&format!("berth: open log file: {e}"));
         std::process::exit(1);
     }
     let log_to_file = cli.log.is_some();
+    log::debug!("berth {} {command}: pid {}", env!("CARGO_PKG_VERSION"), std::process::id());
     match dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            // Engines read the log file; people read stderr.
+            // As runc: an error record ("level=error", the text says the
+            // command failed) in the log; with --log, the log gets it and
+            // stderr a plain line, else stderr gets the record itself.
+            log::error!("berth {command} failed: {e}");
             if log_to_file {
-                log::error!("{e}");
+                berth::output::eprintln(&format!("berth {command} failed: {e}"));
             }
-            berth::output::eprintln(&format!("berth: {e}"));
             std::process::exit(1);
         }
     }
 }
 
-/// `Cli::parse()`, minus freeing the parser: clap builds the whole command
+/// `Cli::parse()` and the subcommand's name, minus freeing the parser: clap builds the whole command
 /// tree for one parse, and tearing it down again costs as much as a fifth of
 /// the instructions of a short invocation (berth runs up to three times per
 /// container). The process exits soon after; the kernel reclaims it all.
 #[cfg_attr(test, allow(dead_code))] // reached only from the C `main`, not built for tests
-fn parse_cli() -> Cli {
+fn parse_cli() -> (Cli, String) {
     use clap::{CommandFactory, FromArgMatches};
     let mut cmd = Cli::command();
     let mut matches = cmd.try_get_matches_from_mut(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    let name = matches.subcommand_name().unwrap_or("").to_string();
     let cli = Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut cmd).exit());
     std::mem::forget((cmd, matches));
-    cli
+    (cli, name)
 }
 
 #[cfg_attr(test, allow(dead_code))] // reached only from the C `main`, not built for tests

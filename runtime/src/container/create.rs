@@ -66,8 +66,18 @@ pub fn create(root: &Root, o: CreateOpts) -> Result<Created> {
     }
     let linux = bundle.spec.linux().as_ref();
     let plan = namespaces::plan(linux)?;
+    log::debug!(
+        "create {}: bundle {}, rootfs {}, clone flags {:#x}, unshare {:#x}, {} namespace(s) joined",
+        o.id,
+        bundle.dir.display(),
+        bundle.rootfs.display(),
+        plan.clone_flags,
+        plan.unshare_flags,
+        plan.join.len() + usize::from(plan.join_user.is_some()) + usize::from(plan.join_pid.is_some()) + usize::from(plan.join_time.is_some())
+    );
     let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let placement = cgroups::resolve(cg_path, &o.id)?;
+    log::debug!("create {}: cgroups {:?}", o.id, placement.paths());
     // LSM labels are checked against the host before anything exists.
     let (lsm_writes, mount_context) = lsm_plan(&bundle.spec)?;
     // Compiled before anything exists: a bad profile leaves nothing behind.
@@ -239,6 +249,7 @@ fn build(
         close: [locked.raw_fd(), parent_chan.raw_fd()],
     };
     let (pid, in_v2) = clone_init(plan, linux, &ctx)?;
+    log::debug!("create {}: init is pid {pid}{}", o.id, if in_v2 { ", born in its cgroup2 directory" } else { "" });
     guard.pid = pid;
     drop(child_chan);
     drop(gate);
@@ -315,6 +326,7 @@ fn build(
     }
     locked.save_config(&bundle.raw)?;
     locked.save(&st)?;
+    log::debug!("create {}: created, init {pid} waits on the start gate", o.id);
     if let Some(p) = &o.pid_file {
         write_pid_file(p, pid)?;
     }

@@ -226,6 +226,7 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
         Ok(Some(m)) => return Err(fail(Error::msg(format!("unexpected {m:?} from the exec'd process")))),
         Err(e) => return Err(fail(e)),
     }
+    log::debug!("exec in {id}: process {pid} started: {:?}", p.args().as_deref().unwrap_or(&[]));
     if let Some(path) = &o.pid_file {
         super::create::write_pid_file(path, pid)?;
     }

@@ -177,7 +177,9 @@ fn setup(ctx: &InitCtx) -> Result<(CString, Vec<String>)> {
         mount_context: ctx.mount_context,
         place: &place,
     };
+    log::debug!("init: namespaces ready");
     rootfs::prepare(&rctx)?;
+    log::debug!("init: rootfs mounts done");
 
     #[allow(deprecated)]
     let wants_hooks = spec
@@ -198,6 +200,7 @@ fn setup(ctx: &InitCtx) -> Result<(CString, Vec<String>)> {
     }
 
     rootfs::pivot(&rctx)?;
+    log::debug!("init: root is now {}", ctx.bundle.rootfs.display());
     // A missing cwd is created (as runc and crun do), before the root may
     // become read-only (the default of `runc spec`).
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
@@ -281,6 +284,7 @@ fn setup(ctx: &InitCtx) -> Result<(CString, Vec<String>)> {
     reset_signals()?;
     // create returns once we report Ready; we must outlive it.
     prctl(libc::PR_SET_PDEATHSIG, 0, "clear parent death signal")?;
+    log::debug!("init: ready to exec {}", exe.to_string_lossy());
     Ok((exe, env))
 }
 

@@ -17,6 +17,7 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         s => return Err(Error::msg(format!("cannot start container {id}: it is already {}", s.as_str()))),
     }
     let fifo = locked.fifo();
+    log::debug!("start {id}: releasing init {} through {}", st.pid, fifo.display());
     let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).map_err(|_| Error::msg("state path holds a NUL byte"))?;
     // SAFETY: c is a valid NUL-terminated path.
     let fd = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) };
@@ -186,6 +187,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         Err(e) => return Err(e),
     };
     let status = st.status(&locked.dir);
+    log::debug!("delete {id}: status {}, force {force}", status.as_str());
     match status {
         Status::Stopped => {}
         _ if force => stop(&st)?,

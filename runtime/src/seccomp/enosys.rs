@@ -173,11 +173,14 @@ pub(super) fn stub(s: &LinuxSeccomp, listed: &[ScmpArch]) -> Vec<libc::sock_filt
         blocks.push(b);
     }
     // Layout: ld arch, the blocks, ja filter, ret ENOSYS.
-    let starts: Vec<usize> = blocks.iter().scan(1, |at, b| {
-        let s = *at;
-        *at += b.len();
-        Some(s)
-    }).collect();
+    let starts: Vec<usize> = blocks
+        .iter()
+        .scan(1, |at, b| {
+            let s = *at;
+            *at += b.len();
+            Some(s)
+        })
+        .collect();
     let ja_at = 1 + blocks.iter().map(Vec::len).sum::<usize>();
     let (enosys_at, filter_at) = (ja_at + 1, ja_at + 2);
     let mut out = vec![insn(LD_W_ABS, ARCH, 0, 0)];
@@ -278,7 +281,11 @@ mod tests {
 
     #[test]
     fn permissive_or_enosys_defaults_get_no_stub() {
-        for d in [json!({"defaultAction": "SCMP_ACT_ALLOW"}), json!({"defaultAction": "SCMP_ACT_LOG"}), json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38})] {
+        for d in [
+            json!({"defaultAction": "SCMP_ACT_ALLOW"}),
+            json!({"defaultAction": "SCMP_ACT_LOG"}),
+            json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38}),
+        ] {
             let mut v = d.clone();
             v["syscalls"] = json!([{"names": ["mount"], "action": "SCMP_ACT_ERRNO"}]);
             assert!(stub(&profile(v), &[]).is_empty(), "{d}");
