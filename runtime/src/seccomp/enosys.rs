@@ -100,7 +100,7 @@ fn last_syscalls(s: &LinuxSeccomp, listed: &[ScmpArch]) -> Vec<Last> {
     let mut out: Vec<Last> = Vec::new();
     for arch in arches(listed) {
         let Some((_, audit)) = AUDIT.iter().find(|(a, _)| *a == arch) else { continue };
-        let max = names.iter().filter_map(|n| ScmpSyscall::from_name_by_arch(n, arch).ok()).map(|n| i32::from(n)).filter(|n| *n >= 0).max();
+        let max = names.iter().filter_map(|n| ScmpSyscall::from_name_by_arch(n, arch).ok()).map(i32::from).filter(|n| *n >= 0).max();
         let Some(max) = max.map(|m| m as u32) else { continue };
         let entry = match out.iter_mut().find(|l| l.audit == *audit) {
             Some(e) => e,
