@@ -295,3 +295,32 @@ fn create_runtime_hook_finds_the_init_in_its_cgroup() {
     assert!(!cg.is_empty() && astray.is_empty(), "createRuntime saw the init outside {want}:\n{cg}");
     c.delete_force().ok();
 }
+
+// runc parity: createContainer hooks run with the rootfs (as the runtime's
+// root sees it) as their working directory, and one without `env` gets the
+// container process's environment (runc's init has taken it on by then);
+// a createRuntime hook without `env` inherits the runtime's own.
+#[test]
+fn create_container_hook_cwd_and_inherited_env() {
+    let mut c = TestContainer::new("hooks-cwd-env");
+    let d = hook_dir(&mut c);
+    let host = d.display().to_string();
+    c.push("/hooks/createContainer", json!({"path": "/bin/sh", "args": ["sh", "-c", format!("pwd > {host}/cwd; env > {host}/env")]}));
+    c.push("/hooks/createRuntime", json!({"path": "/bin/sh", "args": ["sh", "-c", format!("env > {host}/runtime-env")]}));
+    c.push("/process/env", json!("FROM_PROCESS_ENV=yes"));
+    c.args(&["true"]);
+    c.write_config();
+    c.create_prepared(&[], |cmd| {
+        cmd.env("BERTH_HOOK_ENV_PROBE", "from-runtime");
+    })
+    .ok();
+    let cwd = fs::read_to_string(d.join("cwd")).unwrap_or_default();
+    let rootfs = fs::canonicalize(c.bundle.join("rootfs")).unwrap();
+    assert_eq!(cwd.trim(), rootfs.display().to_string(), "createContainer hook cwd");
+    let env = fs::read_to_string(d.join("env")).unwrap_or_default();
+    assert!(env.contains("FROM_PROCESS_ENV=yes") && !env.contains("BERTH_HOOK_ENV_PROBE"), "createContainer hook env: {env}");
+    let env = fs::read_to_string(d.join("runtime-env")).unwrap_or_default();
+    assert!(env.contains("BERTH_HOOK_ENV_PROBE=from-runtime"), "createRuntime hook without env must inherit the runtime's: {env}");
+    c.delete_force().ok();
+    c.assert_no_leaks(None);
+}

@@ -18,6 +18,18 @@ use std::os::unix::fs::OpenOptionsExt;
 /// Entries without `=` are kept as they are (config validation refuses
 /// them for the init; `exec --env` passes what it is given).
 pub fn build(config: &[String], extra: &[String], uid: u32, passwd: Option<&str>) -> Vec<String> {
+    let mut out = merged(config, extra);
+    if !out.iter().any(|e| e.starts_with("HOME=")) {
+        let home = passwd.and_then(|p| passwd_home(p, uid)).filter(|h| !h.is_empty()).unwrap_or_else(|| "/".into());
+        out.push(format!("HOME={home}"));
+    }
+    out
+}
+
+/// `config` then `extra`, a name given twice keeping the place of its first
+/// entry and the value of its last. Without `HOME`: what runc's init has
+/// set when it runs createContainer hooks (see `hooks.rs`).
+pub fn merged(config: &[String], extra: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(config.len() + extra.len() + 1);
     for kv in config.iter().chain(extra) {
         let name = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
@@ -25,10 +37,6 @@ pub fn build(config: &[String], extra: &[String], uid: u32, passwd: Option<&str>
             Some(e) => e.clone_from(kv),
             None => out.push(kv.clone()),
         }
-    }
-    if !out.iter().any(|e| e.starts_with("HOME=")) {
-        let home = passwd.and_then(|p| passwd_home(p, uid)).filter(|h| !h.is_empty()).unwrap_or_else(|| "/".into());
-        out.push(format!("HOME={home}"));
     }
     out
 }

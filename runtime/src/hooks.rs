@@ -14,13 +14,21 @@ use std::process::{Command, Stdio};
 
 /// Run every hook of one stage in order; stop at the first failure.
 pub fn run_all(stage: &str, hooks: &[Hook], state: &serde_json::Value) -> Result<()> {
+    run_all_in(stage, hooks, state, None)
+}
+
+/// [`run_all`] for the hooks the container's init runs (createContainer,
+/// startContainer): one without `env` gets `process_env`, the container
+/// process's environment, as under runc (whose init has already taken it on
+/// when it runs them).
+pub fn run_all_in(stage: &str, hooks: &[Hook], state: &serde_json::Value, process_env: Option<&[String]>) -> Result<()> {
     if hooks.is_empty() {
         return Ok(());
     }
     let input = state.to_string();
     for (i, h) in hooks.iter().enumerate() {
         log::debug!("running hook {stage}[{i}]: {}", h.path().display());
-        run(h, &input).map_err(|e| e.field(format!("hooks.{stage}[{i}]")))?;
+        run_with(h, &input, process_env).map_err(|e| e.field(format!("hooks.{stage}[{i}]")))?;
     }
     Ok(())
 }
@@ -38,6 +46,12 @@ pub fn run_all_warn(stage: &str, hooks: &[Hook], state: &serde_json::Value) {
 
 /// Run one hook with the state JSON on stdin.
 pub fn run(h: &Hook, state: &str) -> Result<()> {
+    run_with(h, state, None)
+}
+
+/// [`run`]; a hook without `env` gets `inherited` when given, else the
+/// runtime's own environment.
+fn run_with(h: &Hook, state: &str, inherited: Option<&[String]>) -> Result<()> {
     let path = h.path();
     let name = path.display().to_string();
     let mut cmd = Command::new(path);
@@ -51,7 +65,7 @@ pub fn run(h: &Hook, state: &str) -> Result<()> {
     // A hook with `env` gets exactly that; one without inherits the
     // runtime's environment, as under runc (whose hooks see what the engine
     // gave runc, e.g. containerd's or dockerd's PATH).
-    if let Some(env) = h.env() {
+    if let Some(env) = h.env().as_deref().or(inherited) {
         cmd.env_clear();
         for kv in env {
             if let Some((k, v)) = kv.split_once('=') {

@@ -96,7 +96,7 @@ fn after_gate(ctx: &InitCtx, exe: &CString, env: &[String]) -> Result<std::conve
     if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
         // SAFETY: getpid has no preconditions.
         let pid = unsafe { libc::getpid() };
-        hooks::run_all("startContainer", h, &hook_state(ctx.id, "created", pid, ctx.bundle))?;
+        hooks::run_all_in("startContainer", h, &hook_state(ctx.id, "created", pid, ctx.bundle), Some(env))?;
     }
     let p = spec.process().as_ref().expect("checked by create");
     Err(process::exec(exe, p.args().as_deref().unwrap_or(&[]), env))
@@ -195,8 +195,12 @@ fn setup(ctx: &InitCtx) -> Result<(CString, Vec<String>)> {
         place()?;
         // SAFETY: getpid has no preconditions.
         let pid = unsafe { libc::getpid() };
+        // As under runc, these hooks run in the rootfs directory (the path
+        // still seen from the runtime's root: pivot_root comes after them).
+        std::env::set_current_dir(&ctx.bundle.rootfs).map_err(|e| Error::os(format!("chdir to {}", ctx.bundle.rootfs.display()), e))?;
         // Step 5 of runtime.md's lifecycle: after create's step 2.
-        hooks::run_all("createContainer", h, &hook_state(ctx.id, "created", pid, ctx.bundle))?;
+        let env = crate::env::merged(process.env().as_deref().unwrap_or(&[]), ctx.extra_env);
+        hooks::run_all_in("createContainer", h, &hook_state(ctx.id, "created", pid, ctx.bundle), Some(&env))?;
     }
 
     rootfs::pivot(&rctx)?;
