@@ -172,3 +172,33 @@ fn features_document() {
     }
     assert!(v["mountOptions"].as_array().unwrap().iter().any(|o| o == "rro"), "{v}");
 }
+
+// runc parity (file descriptors): a created, not yet started container
+// holds nothing of its creator's but stdio and --preserve-fds. A lock the
+// caller held on an inherited descriptor is free once create returns.
+#[test]
+fn created_container_holds_none_of_the_callers_descriptors() {
+    let mut c = TestContainer::new("flags-fd-hygiene");
+    c.args(&["sleep", "100"]);
+    c.write_config();
+    let lock_path = c.base.join("caller.lock");
+    let lock = File::create(&lock_path).unwrap();
+    // SAFETY: flock on a descriptor we own.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let raw = lock.as_raw_fd();
+    let o = c.create_prepared(&[], |cmd| {
+        // SAFETY: dup2 onto fd 9 (clearing close-on-exec) between fork and
+        // exec; async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || if libc::dup2(raw, 9) < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) });
+        }
+    });
+    o.ok();
+    drop(lock);
+    let again = File::open(&lock_path).unwrap();
+    // SAFETY: flock on a descriptor we own.
+    let free = unsafe { libc::flock(again.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    assert!(free, "the created container still holds the caller's locked descriptor");
+    c.delete_force().ok();
+    c.assert_no_leaks(None);
+}

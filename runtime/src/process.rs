@@ -248,6 +248,32 @@ pub fn set_no_new_privs() -> Result<()> {
     Ok(())
 }
 
+/// Close every descriptor from `3 + preserve` up that is not close-on-exec:
+/// those the caller of `berth create` left open (a lock file, say). runc's
+/// init never has them; ours is a clone of `create` and would hold them
+/// from creation until start. Berth's own descriptors are all close-on-exec
+/// and stay until the exec.
+pub fn close_inherited(preserve: u32) -> Result<()> {
+    let first = 3i64 + i64::from(preserve);
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| Error::os("list /proc/self/fd", e))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd: &i32| i64::from(*fd) >= first)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_GETFD reads a flag; closing a descriptor that is not
+        // close-on-exec touches nothing of ours (all of ours are), and the
+        // read_dir descriptor is gone by now (EBADF at worst).
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                libc::close(fd);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Close-on-exec every fd >= 3 + preserve, and clear FD_CLOEXEC on
 /// 3..3+preserve, so that exactly stdio and the preserved fds pass exec.
 ///

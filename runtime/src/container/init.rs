@@ -50,6 +50,12 @@ pub fn run(ctx: &InitCtx) -> ! {
     // Our stderr is the container's (`docker logs`): warnings go to the
     // parent, which writes them to the runtime's log.
     crate::logging::forward_to(ctx.chan.raw_fd());
+    // Nothing of the caller's but stdio and --preserve-fds, from the start.
+    if let Err(e) = process::close_inherited(ctx.preserve_fds) {
+        let _ = ctx.chan.send(&Msg::Error(e.to_string()));
+        // SAFETY: _exit ends this process without running the parent's destructors.
+        unsafe { libc::_exit(1) }
+    }
     let (exe, env) = match setup(ctx) {
         Ok(ready) => ready,
         Err(e) => {
