@@ -237,3 +237,18 @@ pub fn host_dev(path: &str) -> Option<(u64, u64)> {
     let r = m.rdev();
     Some((libc::major(r) as u64, libc::minor(r) as u64))
 }
+
+/// Build `source` (C) into a static program at `dest`, for what busybox
+/// cannot do in a container (raw syscalls, namespaces without an exec in
+/// between). None, with a loud skip, when the host has no C compiler for
+/// static programs (scripts/setup.sh installs build-essential).
+pub fn static_c_program(dest: &Path, source: &str) -> Option<()> {
+    let src = dest.with_extension("c");
+    fs::write(&src, source).unwrap();
+    let ok = Command::new("cc").args(["-static", "-O1", "-o"]).arg(dest).arg(&src).status().is_ok_and(|s| s.success());
+    let _ = fs::remove_file(&src);
+    if !ok {
+        eprintln!("\n!!! SKIP: no C compiler for static programs (scripts/setup.sh installs build-essential) !!!\n");
+    }
+    ok.then_some(())
+}

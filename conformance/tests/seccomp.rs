@@ -78,24 +78,15 @@ fn bad_profile_fails_create_cleanly() {
     c.assert_no_leaks(None);
 }
 
-/// A static program that makes two raw syscalls and prints the errno of
-/// each ("0" for success): `number` given on the command line. Built with
-/// the host's C compiler; None (and a loud skip) without one.
+/// A static program that makes raw syscalls and prints the errno of each
+/// ("0" for success): `number` given on the command line.
 fn syscall_probe(dest: &std::path::Path) -> Option<()> {
-    let src = dest.with_extension("c");
-    std::fs::write(
-        &src,
+    static_c_program(
+        dest,
         "#include <errno.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\n#include <sys/syscall.h>\n\
          int main(int argc, char **argv) { for (int i = 1; i < argc; i++) { long r = syscall(atol(argv[i]), 0, 0, 0); \
          printf(\"%s=%d\\n\", argv[i], r < 0 ? errno : 0); } return 0; }\n",
     )
-    .unwrap();
-    let ok = std::process::Command::new("cc").args(["-static", "-O1", "-o"]).arg(dest).arg(&src).status().is_ok_and(|s| s.success());
-    let _ = std::fs::remove_file(&src);
-    if !ok {
-        eprintln!("\n!!! SKIP: no C compiler for static programs (scripts/setup.sh installs build-essential) !!!\n");
-    }
-    ok.then_some(())
 }
 
 // runc parity: under a deny-by-default profile (Docker's), a syscall newer

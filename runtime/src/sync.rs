@@ -15,6 +15,10 @@ pub enum Msg {
     /// init's `tasks` descriptors ride along (SCM_RIGHTS), one per v1
     /// hierarchy in placement order.
     Placed,
+    /// Parent → init, before Go, for a container in a user namespace: bind
+    /// sources opened on the host ride along (SCM_RIGHTS, up to
+    /// [`MAX_FDS`] a message, as many messages as needed).
+    BindSources,
     /// Init → parent: mounts are done; run prestart and createRuntime hooks.
     NeedHooks,
     /// Parent → init: those hooks ran.
@@ -41,6 +45,7 @@ impl Msg {
         match self {
             Msg::Go => vec![b'G'],
             Msg::Placed => vec![b'P'],
+            Msg::BindSources => vec![b'B'],
             Msg::NeedHooks => vec![b'H'],
             Msg::HooksDone => vec![b'D'],
             Msg::Ready => vec![b'R'],
@@ -63,6 +68,7 @@ impl Msg {
         Ok(match b.first() {
             Some(b'G') => Msg::Go,
             Some(b'P') => Msg::Placed,
+            Some(b'B') => Msg::BindSources,
             Some(b'H') => Msg::NeedHooks,
             Some(b'D') => Msg::HooksDone,
             Some(b'R') => Msg::Ready,
@@ -176,11 +182,19 @@ impl Channel {
         let mut b = vec![0u8; MAX];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; MAX_FDS]);
         self.received.borrow_mut().clear();
+        let mut reset_seen = false;
         loop {
             let mut iov = [std::io::IoSliceMut::new(&mut b)];
             let r = recvmsg::<UnixAddr>(self.fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC);
             let msg = match r {
                 Err(nix::errno::Errno::EINTR) => continue,
+                // A peer that exits with our messages unread leaves a reset
+                // for us, reported once, ahead of what it sent before dying
+                // (its error text, say): read on to get that.
+                Err(nix::errno::Errno::ECONNRESET) if !reset_seen => {
+                    reset_seen = true;
+                    continue;
+                }
                 Err(e) => return Err(Error::errno("receive from the sync socket", e)),
                 Ok(m) => m,
             };
@@ -218,7 +232,7 @@ mod tests {
     #[test]
     fn roundtrip() {
         let (a, b) = pair().unwrap();
-        for m in [Msg::Go, Msg::NeedHooks, Msg::HooksDone, Msg::Ready, Msg::Listener, Msg::Error("mount x: EPERM".into())] {
+        for m in [Msg::Go, Msg::BindSources, Msg::NeedHooks, Msg::HooksDone, Msg::Ready, Msg::Listener, Msg::Error("mount x: EPERM".into())] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));
         }
@@ -236,5 +250,17 @@ mod tests {
         assert!(b.take_fd().is_some() && b.take_fd().is_none());
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
+    }
+
+    /// An init that fails with the parent's message unread: its error text
+    /// still reaches the parent, not "Connection reset by peer".
+    #[test]
+    fn last_words_survive_a_reset() {
+        let (parent, init) = pair().unwrap();
+        parent.send(&Msg::HooksDone).unwrap();
+        init.send(&Msg::Error("mount devpts on /dev/pts: Read-only file system".into())).unwrap();
+        drop(init);
+        assert_eq!(parent.recv().unwrap(), Some(Msg::Error("mount devpts on /dev/pts: Read-only file system".into())));
+        assert_eq!(parent.recv().unwrap(), None);
     }
 }

@@ -212,6 +212,7 @@ fn full_container_rootfs() {
         cgroupns: false,
         cgroups: if host_v2 { &cgroups[..0] } else { &cgroups },
         mount_context: None,
+        bind_trees: &[],
         place: &|| Ok(()),
     };
     let (host_evil_s, host_evil2_s) = (host_evil.display().to_string(), host_evil2.display().to_string());
@@ -357,6 +358,7 @@ fn readonly_root_without_pivot() {
         cgroupns: true,
         cgroups,
         mount_context: None,
+        bind_trees: &[],
         place: &|| Ok(()),
     };
     let code = in_child(|| {
@@ -407,6 +409,7 @@ fn errors_name_the_mount() {
         cgroupns: false,
         cgroups: &[],
         mount_context: None,
+        bind_trees: &[],
         place: &|| Ok(()),
     };
     let code = in_child(|| {
@@ -482,6 +485,7 @@ fn user_namespace_binds_devices_and_keeps_locked_flags() {
         cgroupns: false,
         cgroups: &[],
         mount_context: None,
+        bind_trees: &[],
         place: &|| Ok(()),
     };
     let code = in_child(|| {

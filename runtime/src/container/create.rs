@@ -274,6 +274,15 @@ fn build(
         Ok(Some(Msg::Error(m))) => Error::msg(m),
         _ => e,
     };
+    if plan.userns {
+        // Bind sources, looked up with our credentials, not the
+        // container root's.
+        let trees = crate::rootfs::open_bind_sources(spec, &bundle.dir)?;
+        let raw: Vec<_> = trees.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
+        for chunk in raw.chunks(sync::MAX_FDS) {
+            parent_chan.send_fds(&Msg::BindSources, chunk).map_err(init_error)?;
+        }
+    }
     parent_chan.send(&Msg::Go).map_err(init_error)?;
 
     // Limits before Placed, so that no member of the cgroups ever sees them

@@ -134,7 +134,7 @@ fn setup(ctx: &InitCtx) -> Result<(CString, Vec<String>)> {
     }
     prctl(libc::PR_SET_DUMPABLE, 0, "make the init non-dumpable")?;
     ctx.cgroups.close_in_child();
-    ctx.chan.expect(Msg::Go)?;
+    let bind_trees = receive_until_go(ctx.chan)?;
 
     // Namespaces: user first, so the rest belong to it.
     if let Some(j) = &plan.join_user {
@@ -181,6 +181,7 @@ fn setup(ctx: &InitCtx) -> Result<(CString, Vec<String>)> {
         cgroupns: plan.new_cgroupns,
         cgroups: ctx.cgroup_mounts,
         mount_context: ctx.mount_context,
+        bind_trees: &bind_trees,
         place: &place,
     };
     log::debug!("init: namespaces ready");
@@ -328,6 +329,20 @@ fn become_root_in_userns(linux: Option<&oci_spec::runtime::Linux>) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// Wait for Go; the bind sources `create` opened on the host
+/// (Msg::BindSources, user namespaces only) come before it.
+fn receive_until_go(chan: &Channel) -> Result<Vec<OwnedFd>> {
+    let mut trees = Vec::new();
+    loop {
+        match chan.recv()? {
+            Some(Msg::Go) => return Ok(trees),
+            Some(Msg::BindSources) => trees.extend(chan.take_fds()),
+            Some(Msg::Error(e)) => return Err(Error::msg(e)),
+            other => return Err(Error::msg(format!("expected Go, got {other:?} on the sync socket"))),
+        }
+    }
 }
 
 /// setgroups(2) is refused in a user namespace whose setgroups file says deny.

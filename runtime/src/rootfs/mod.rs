@@ -15,6 +15,8 @@ mod copyup;
 mod devices;
 pub mod inherited;
 mod mounts;
+pub use mounts::open_bind_sources;
+mod nopivot;
 mod options;
 mod safepath;
 pub(crate) mod sys;
@@ -23,7 +25,6 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use sys::MountAttr;
 
 pub use safepath::open_dir_in_root;
 
@@ -74,6 +75,10 @@ pub struct RootfsCtx<'a> {
     /// `context="<linux.mountLabel>"` for filesystems that take it (SELinux
     /// hosts only; the caller refuses a label elsewhere).
     pub mount_context: Option<&'a str>,
+    /// In a user namespace: the bind entries' sources, opened on the host by
+    /// `create` ([`open_bind_sources`]), one per bind entry in order; empty
+    /// otherwise (sources are then looked up by path).
+    pub bind_trees: &'a [std::os::fd::OwnedFd],
     /// Waits until the process is in its cgroups (and cgroup namespace):
     /// called before the first cgroup mount (the caller calls it later
     /// otherwise).
@@ -152,17 +157,30 @@ pub fn prepare(ctx: &RootfsCtx) -> Result<()> {
         .map_err(|e| Error::os(format!("open rootfs {}", ctx.rootfs.display()), e).field("root.path"))?;
 
     let mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
+    let mut trees = ctx.bind_trees.iter();
     for (i, m) in mounts.iter().enumerate() {
         if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
             (ctx.place)()?;
         }
-        mounts::mount_entry(ctx, root.as_fd(), i, m)?;
+        let tree = if mounts::is_bind_entry(m) { trees.next().map(|t| t.as_fd()) } else { None };
+        mounts::mount_entry(ctx, root.as_fd(), i, m, tree)?;
     }
 
     let dev_is_bind =
         mounts.iter().any(|m| is_dest(m, "/dev") && (m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")));
     let pts_mounted = mounts.iter().any(|m| is_dest(m, "/dev/pts"));
     devices::setup(ctx, root.as_fd(), !dev_is_bind, pts_mounted)?;
+    // A read-only /dev tmpfs (mounted writable so that what goes under it
+    // could be made: see mounts.rs) is made read-only now, as runc does.
+    let dev_tmpfs_ro = mounts.iter().enumerate().rev().find(|(_, m)| is_dest(m, "/dev")).filter(|(_, m)| {
+        m.typ().as_deref() == Some("tmpfs") && options::MountOptions::parse(m.options().as_deref().unwrap_or(&[])).flags & libc::MS_RDONLY != 0
+    });
+    if let Some((i, _)) = dev_tmpfs_ro {
+        let field = format!("mounts[{i}]");
+        let dev =
+            sys::openat2(root.as_fd(), Path::new("dev"), libc::O_PATH, 0, sys::Resolve::InRoot).map_err(|e| Error::os("open /dev", e).field(field.clone()))?;
+        mounts::readonly(dev.as_fd()).map_err(|e| Error::os("make the /dev tmpfs read-only", e).field(field))?;
+    }
 
     if let Some(flags) = prop.rootfs.filter(|_| !ctx.host_mountns) {
         // Last, so that (with the r-variants) it covers every mount above.
@@ -186,6 +204,7 @@ pub fn pivot(ctx: &RootfsCtx) -> Result<()> {
         // Moving onto a shared "/" (rootfsPropagation shared) would put a
         // copy of the rootfs on the host's "/": detach "/" from its peers.
         sys::mount(None, c"/", None, libc::MS_PRIVATE, None).map_err(|e| Error::os("make / private", e))?;
+        nopivot::hide_host_kernel_filesystems(ctx.rootfs)?;
         sys::mount(Some(&rootfs), c"/", None, libc::MS_MOVE, None).map_err(|e| Error::os("move rootfs onto /", e))?;
         // SAFETY: "." is a NUL-terminated literal.
         sys::check(unsafe { libc::chroot(c".".as_ptr()) }).map_err(|e| Error::os("chroot into rootfs", e))?;
@@ -253,15 +272,8 @@ fn open_dev_null() -> Result<std::os::fd::OwnedFd> {
 /// dropped by mistake and no statvfs is needed; before Linux 5.12 fall back
 /// to a bind remount that carries the existing flags along.
 fn make_readonly(path: &std::ffi::CStr) -> std::io::Result<()> {
-    let attr = MountAttr { attr_set: sys::MOUNT_ATTR_RDONLY, ..Default::default() };
-    match sys::mount_setattr(libc::AT_FDCWD, path, 0, &attr) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
-            let fd = sys::openat(libc::AT_FDCWD, path, libc::O_PATH, 0)?;
-            let keep = sys::locked_flags(sys::mount_flags(fd.as_fd())?);
-            mounts::bind_remount(fd.as_fd(), keep | libc::MS_RDONLY, false)
-        }
-        r => r,
-    }
+    let fd = sys::openat(libc::AT_FDCWD, path, libc::O_PATH, 0)?;
+    mounts::readonly(fd.as_fd())
 }
 
 /// After pivot and sysctls: `linux.readonlyPaths` (bound onto themselves,

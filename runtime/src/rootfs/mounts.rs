@@ -40,8 +40,44 @@ impl Entry<'_> {
     }
 }
 
-/// Mount `mounts[index]` under the rootfs open as `root`.
-pub(crate) fn mount_entry(ctx: &RootfsCtx, root: BorrowedFd, index: usize, m: &Mount) -> Result<()> {
+/// Whether `m` is a bind mount (by its type or its options).
+pub(crate) fn is_bind_entry(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind") || MountOptions::parse(m.options().as_deref().unwrap_or(&[])).is_bind()
+}
+
+/// The host path a bind entry's source names: relative sources resolve
+/// against the bundle directory.
+fn bind_source(bundle: &Path, index: usize, m: &Mount) -> Result<PathBuf> {
+    let src = m
+        .source()
+        .as_deref()
+        .ok_or_else(|| Error::msg(format!("bind mount on {} has no source", m.destination().display())).field(format!("mounts[{index}]")))?;
+    Ok(if src.is_absolute() { src.to_path_buf() } else { bundle.join(src) })
+}
+
+/// For a container in a user namespace, run by `create` on the host before
+/// the init mounts anything: a detached copy (open_tree) of every bind
+/// entry's source, in `mounts` order, one per bind entry. Looked up with
+/// the host's credentials, so that a source the container's root could not
+/// reach (below a 0700 directory of another owner) still mounts, as with
+/// crun and runc 1.2.
+pub fn open_bind_sources(spec: &oci_spec::runtime::Spec, bundle: &Path) -> Result<Vec<OwnedFd>> {
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts().as_deref().unwrap_or(&[]).iter().enumerate().filter(|(_, m)| is_bind_entry(m)) {
+        let src = bind_source(bundle, i, m)?;
+        let recursive = MountOptions::parse(m.options().as_deref().unwrap_or(&[])).flags & libc::MS_REC != 0;
+        let tree = sys::clone_path(&src, recursive).map_err(|err| {
+            Error::os(format!("open source {} of the bind mount on {}", src.display(), m.destination().display()), err).field(format!("mounts[{i}]"))
+        })?;
+        out.push(tree);
+    }
+    Ok(out)
+}
+
+/// Mount `mounts[index]` under the rootfs open as `root`. `tree`: the
+/// source of a bind entry, already opened on the host
+/// ([`open_bind_sources`]).
+pub(crate) fn mount_entry(ctx: &RootfsCtx, root: BorrowedFd, index: usize, m: &Mount, tree: Option<BorrowedFd>) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("none");
     let e = Entry { index, typ, dest: m.destination() };
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
@@ -50,15 +86,16 @@ pub(crate) fn mount_entry(ctx: &RootfsCtx, root: BorrowedFd, index: usize, m: &M
     }
     let bind = opts.is_bind() || typ == "bind";
     let top = if bind {
-        let src =
-            m.source().as_deref().ok_or_else(|| Error::msg(format!("bind mount on {} has no source", e.dest.display())).field(format!("mounts[{index}]")))?;
-        let src = if src.is_absolute() { src.to_path_buf() } else { ctx.bundle.join(src) };
-        bind_mount(ctx, root, &e, &src, &opts)?
+        let src = bind_source(ctx.bundle, index, m)?;
+        bind_mount(ctx, root, &e, &src, &opts, tree)?
     } else if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(ctx, root, &e, &opts);
     } else {
-        let (dest, covered) =
-            if typ == "tmpfs" { tmpfs_destination(root, &e)? } else { (open_in_root(root, e.dest, Kind::Dir, true).map_err(|err| e.err(err))?, None) };
+        let (dest, covered) = match typ {
+            "tmpfs" => tmpfs_destination(root, &e)?,
+            "proc" | "sysfs" => (ordinary_directory(root, &e)?, None),
+            _ => (open_in_root(root, e.dest, Kind::Dir, true).map_err(|err| e.err(err))?, None),
+        };
         let source = m.source().as_deref().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(typ));
         let mut data = opts.data.clone();
         // A tmpfs over an existing directory keeps its mode (and owner)
@@ -91,7 +128,12 @@ pub(crate) fn mount_entry(ctx: &RootfsCtx, root: BorrowedFd, index: usize, m: &M
             _ => data,
         };
         let data = (!labelled.is_empty()).then(|| CString::new(labelled.as_str())).transpose().map_err(|_| e.err(einval()))?;
-        let res = sys::mount(Some(&sys::cstr(&source).map_err(|err| e.err(err))?), &fd_path(dest.as_fd()), Some(&cstring(typ)), opts.flags, data.as_deref());
+        // A read-only tmpfs is filled first (tmpcopyup here; the devices
+        // when it is /dev, which prepare() makes read-only at its end) and
+        // made read-only after, as runc does.
+        let ro_later = typ == "tmpfs" && opts.flags & libc::MS_RDONLY != 0;
+        let flags = if ro_later { opts.flags & !libc::MS_RDONLY } else { opts.flags };
+        let res = sys::mount(Some(&sys::cstr(&source).map_err(|err| e.err(err))?), &fd_path(dest.as_fd()), Some(&cstring(typ)), flags, data.as_deref());
         let mut mounted = match res {
             Ok(()) => None,
             Err(err) if ctx.in_userns && err.raw_os_error() == Some(libc::EPERM) => {
@@ -100,7 +142,7 @@ pub(crate) fn mount_entry(ctx: &RootfsCtx, root: BorrowedFd, index: usize, m: &M
                 let Some((_, host)) = USERNS_FALLBACK.iter().find(|(t, _)| *t == typ) else { return Err(e.err(err)) };
                 let mut o = opts.clone();
                 o.flags |= libc::MS_BIND | libc::MS_REC;
-                bind_onto(ctx, root, &e, Path::new(host), dest, &o)?
+                bind_onto(ctx, root, &e, Path::new(host), None, dest, &o)?
             }
             Err(err) => return Err(e.err(err)),
         };
@@ -109,6 +151,14 @@ pub(crate) fn mount_entry(ctx: &RootfsCtx, root: BorrowedFd, index: usize, m: &M
             let to = sys::openat(top.as_raw_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(|err| e.err_step("open the new tmpfs", err))?;
             super::copyup::copy_tree(from.as_fd(), to.as_fd()).map_err(|err| e.err_step("tmpcopyup", err))?;
             drop(to);
+            mounted = Some(top);
+        }
+        if ro_later && !super::is_dest(m, "/dev") {
+            let top = match mounted {
+                Some(fd) => fd,
+                None => reopen(root, &e)?,
+            };
+            readonly(top.as_fd()).map_err(|err| e.err_step("make the tmpfs read-only", err))?;
             mounted = Some(top);
         }
         mounted
@@ -133,6 +183,40 @@ fn tmpfs_destination(root: BorrowedFd, e: &Entry) -> Result<(OwnedFd, Option<lib
         }
         Err(err) if err.raw_os_error() == Some(libc::ENOENT) => Ok((open_in_root(root, e.dest, Kind::Dir, true).map_err(|err| e.err(err))?, None)),
         Err(err) => Err(e.err(err)),
+    }
+}
+
+/// The destination of a proc or sysfs mount: a directory of the rootfs
+/// itself, never a symlink (runc refuses one too): a rootfs whose /proc
+/// points elsewhere would get the kernel's files where the masked and
+/// read-only paths, and the runtime's own later steps, do not look. Made
+/// when missing.
+fn ordinary_directory(root: BorrowedFd, e: &Entry) -> Result<OwnedFd> {
+    let not_dir = || Error::msg(format!("filesystem {:?} must be mounted on an ordinary directory: {} is not one", e.typ, e.dest.display()));
+    match sys::openat2(root, e.dest, libc::O_PATH | libc::O_NOFOLLOW, 0, Resolve::InRoot) {
+        Ok(fd) => {
+            let st = sys::fstat(fd.as_fd()).map_err(|err| e.err_step("stat destination", err))?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+                return Err(not_dir().field(format!("mounts[{}]", e.index)));
+            }
+            Ok(fd)
+        }
+        Err(err) if err.raw_os_error() == Some(libc::ENOENT) => open_in_root(root, e.dest, Kind::Dir, true).map_err(|err| e.err(err)),
+        Err(err) => Err(e.err(err)),
+    }
+}
+
+/// Make the mount open as `top` read-only and change nothing else of it.
+/// mount_setattr touches only the bits it is given; before Linux 5.12 a
+/// bind remount carries the mount's other flags along.
+pub(crate) fn readonly(top: BorrowedFd) -> io::Result<()> {
+    let attr = MountAttr { attr_set: sys::MOUNT_ATTR_RDONLY, ..Default::default() };
+    match sys::mount_setattr(top.as_raw_fd(), c"", libc::AT_EMPTY_PATH as libc::c_uint, &attr) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+            let keep = sys::locked_flags(sys::mount_flags(top)?);
+            bind_remount(top, keep | libc::MS_RDONLY, false)
+        }
+        r => r,
     }
 }
 
@@ -178,26 +262,45 @@ fn after_mount(top: BorrowedFd, e: &Entry, opts: &MountOptions) -> Result<()> {
 
 /// Bind `src` onto the destination; returns the reopened new mount if one
 /// was needed for a remount.
-fn bind_mount(ctx: &RootfsCtx, root: BorrowedFd, e: &Entry, src: &Path, opts: &MountOptions) -> Result<Option<OwnedFd>> {
+fn bind_mount(ctx: &RootfsCtx, root: BorrowedFd, e: &Entry, src: &Path, opts: &MountOptions, tree: Option<BorrowedFd>) -> Result<Option<OwnedFd>> {
     // An existing destination of the wrong kind makes mount(2) fail with
     // ENOTDIR, so only a missing one needs the source's kind (a file can only
     // be bound onto a file) and the stat that tells it.
     let dest = match sys::openat2(root, e.dest, libc::O_PATH, 0, Resolve::InRoot) {
         Ok(fd) => fd,
         Err(err) if err.raw_os_error() == Some(libc::ENOENT) => {
-            let meta = std::fs::metadata(src).map_err(|err| e.err_step(&format!("stat source {}", src.display()), err))?;
-            let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+            let is_dir = match tree {
+                Some(t) => sys::fstat(t).map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR),
+                None => std::fs::metadata(src).map(|m| m.is_dir()),
+            };
+            let is_dir = is_dir.map_err(|err| e.err_step(&format!("stat source {}", src.display()), err))?;
+            let kind = if is_dir { Kind::Dir } else { Kind::File };
             open_in_root(root, e.dest, kind, true).map_err(|err| e.err(err))?
         }
         Err(err) => return Err(e.err(err)),
     };
-    bind_onto(ctx, root, e, src, dest, opts)
+    bind_onto(ctx, root, e, src, tree, dest, opts)
 }
 
-fn bind_onto(ctx: &RootfsCtx, root: BorrowedFd, e: &Entry, src: &Path, dest: OwnedFd, opts: &MountOptions) -> Result<Option<OwnedFd>> {
-    let csrc = sys::cstr(src).map_err(|err| e.err(err))?;
-    let first = libc::MS_BIND | (opts.flags & libc::MS_REC);
-    sys::mount(Some(&csrc), &fd_path(dest.as_fd()), None, first, None).map_err(|err| e.err(err))?;
+/// Bind `src` (or `tree`, its copy opened on the host, which already
+/// holds the submounts when the entry is recursive) onto `dest`.
+fn bind_onto(
+    ctx: &RootfsCtx,
+    root: BorrowedFd,
+    e: &Entry,
+    src: &Path,
+    tree: Option<BorrowedFd>,
+    dest: OwnedFd,
+    opts: &MountOptions,
+) -> Result<Option<OwnedFd>> {
+    match tree {
+        Some(t) => sys::attach_tree_at(t, dest.as_fd()).map_err(|err| e.err(err))?,
+        None => {
+            let csrc = sys::cstr(src).map_err(|err| e.err(err))?;
+            let first = libc::MS_BIND | (opts.flags & libc::MS_REC);
+            sys::mount(Some(&csrc), &fd_path(dest.as_fd()), None, first, None).map_err(|err| e.err(err))?;
+        }
+    }
     drop(dest);
     let flags = opts.remount_flags();
     if flags == 0 {
@@ -274,7 +377,7 @@ fn mount_cgroup(ctx: &RootfsCtx, root: BorrowedFd, e: &Entry, opts: &MountOption
 
 fn bind_cgroup(ctx: &RootfsCtx, root: BorrowedFd, e: &Entry, host: &Path, dest: OwnedFd, flags: libc::c_ulong) -> Result<()> {
     let o = MountOptions { flags: flags | libc::MS_BIND | libc::MS_REC, ..Default::default() };
-    bind_onto(ctx, root, e, host, dest, &o).map(drop)
+    bind_onto(ctx, root, e, host, None, dest, &o).map(drop)
 }
 
 /// One hierarchy directory inside the cgroup tmpfs.

@@ -80,11 +80,15 @@ const OPTIONS: &[(&str, Opt)] = &[
     ("rnodiratime", Opt::Recursive(MOUNT_ATTR_NODIRATIME, 0)),
     ("rdiratime", Opt::Recursive(0, MOUNT_ATTR_NODIRATIME)),
     // The atime modes are one 3-bit field: the kernel wants the whole field
-    // cleared whenever one of them is set.
+    // cleared whenever one of them is set. `rnorelatime` takes away a flag
+    // whose value is 0 (MOUNT_ATTR_RELATIME): it changes nothing, as with
+    // runc (and as `norelatime` on a remount, which keeps the atime mode).
+    // `ratime` and `rnostrictatime` give the kernel's default, relatime,
+    // where runc asks the kernel to clear part of the field and gets EINVAL.
     ("rnoatime", Opt::Recursive(MOUNT_ATTR_NOATIME, ATIME_CLR)),
     ("ratime", Opt::Recursive(MOUNT_ATTR_RELATIME, ATIME_CLR)),
     ("rrelatime", Opt::Recursive(MOUNT_ATTR_RELATIME, ATIME_CLR)),
-    ("rnorelatime", Opt::Recursive(MOUNT_ATTR_STRICTATIME, ATIME_CLR)),
+    ("rnorelatime", Opt::Recursive(0, 0)),
     ("rstrictatime", Opt::Recursive(MOUNT_ATTR_STRICTATIME, ATIME_CLR)),
     ("rnostrictatime", Opt::Recursive(MOUNT_ATTR_RELATIME, ATIME_CLR)),
     ("rnosymfollow", Opt::Recursive(MOUNT_ATTR_NOSYMFOLLOW, 0)),
@@ -220,6 +224,26 @@ mod tests {
         assert_eq!(o.rec.clr, MOUNT_ATTR_RDONLY | MOUNT_ATTR__ATIME);
         assert_eq!(o.flags, 0);
         assert!(o.data.is_empty());
+    }
+
+    /// A recursive atime option that sets a mode always clears the whole
+    /// atime field (the kernel refuses a partial MOUNT_ATTR__ATIME with
+    /// EINVAL); rnorelatime changes nothing, alone or after another one.
+    #[test]
+    fn recursive_atime_options() {
+        for (opt, mode) in [
+            ("rnoatime", MOUNT_ATTR_NOATIME),
+            ("rstrictatime", MOUNT_ATTR_STRICTATIME),
+            ("rrelatime", MOUNT_ATTR_RELATIME),
+            ("ratime", MOUNT_ATTR_RELATIME),
+            ("rnostrictatime", MOUNT_ATTR_RELATIME),
+        ] {
+            let o = MountOptions::parse(&[opt]);
+            assert_eq!((o.rec.set, o.rec.clr), (mode, MOUNT_ATTR__ATIME), "{opt}");
+        }
+        assert!(MountOptions::parse(&["rnorelatime"]).rec.is_empty());
+        let o = MountOptions::parse(&["rnoatime", "rnorelatime"]);
+        assert_eq!((o.rec.set, o.rec.clr), (MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME));
     }
 
     #[test]

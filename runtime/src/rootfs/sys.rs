@@ -151,10 +151,26 @@ pub(crate) fn fs_type(fd: BorrowedFd) -> io::Result<i64> {
 /// A detached copy of the mount at the open descriptor `fd` (the file
 /// itself, not the path that led to it): `open_tree(OPEN_TREE_CLONE)`.
 pub(crate) fn clone_tree(fd: BorrowedFd) -> io::Result<OwnedFd> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
     let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
     // SAFETY: the path is an empty NUL-terminated literal; `fd` is open.
     let ret = cvt(unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) })?;
+    // SAFETY: open_tree succeeded, so `ret` is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// open_tree: copy the mount into a new detached tree.
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+
+/// A detached copy (open_tree OPEN_TREE_CLONE) of the mount at `path`,
+/// with the mounts below it when `recursive`: a bind source held open.
+pub(crate) fn clone_path(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    let c = cstr(path)?;
+    // SAFETY: `c` is a NUL-terminated path that outlives the call.
+    let ret = cvt(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) })?;
     // SAFETY: open_tree succeeded, so `ret` is a fresh descriptor we own.
     Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
 }
@@ -164,6 +180,17 @@ pub(crate) fn attach_tree(tree: BorrowedFd, target: &CStr) -> io::Result<()> {
     const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
     // SAFETY: both paths are NUL-terminated; `tree` is an open mount fd.
     cvt(unsafe { libc::syscall(libc::SYS_move_mount, tree.as_raw_fd(), c"".as_ptr(), libc::AT_FDCWD, target.as_ptr(), MOVE_MOUNT_F_EMPTY_PATH) }).map(drop)
+}
+
+/// Attach the detached mount `tree` onto the directory or file open as
+/// `target` (`move_mount` with both paths empty: the kernel refuses a
+/// /proc/self/fd magic link as the target path).
+pub(crate) fn attach_tree_at(tree: BorrowedFd, target: BorrowedFd) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    let flags = MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH;
+    // SAFETY: both paths are empty NUL-terminated literals; both descriptors are open.
+    cvt(unsafe { libc::syscall(libc::SYS_move_mount, tree.as_raw_fd(), c"".as_ptr(), target.as_raw_fd(), c"".as_ptr(), flags) }).map(drop)
 }
 
 /// `mount(2)`; `None` arguments become NULL pointers.
