@@ -81,9 +81,17 @@ pub fn rules(cfg: Option<&[LinuxDeviceCgroup]>) -> Result<Vec<Rule>> {
     let mut out: Vec<Rule> = Vec::new();
     for (i, d) in cfg.iter().enumerate() {
         let field = format!("linux.resources.devices[{i}]");
-        let access = d.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into());
-        if !access.chars().all(|c| "rwm".contains(c)) {
-            return Err(Error::msg(format!("device access {access:?} is not a subset of \"rwm\"")).field(field));
+        let given = d.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into());
+        // As runc reads it: r, w and m in any order, repeats allowed, other
+        // letters ignored (with a warning here); the rule is written in the
+        // kernel's canonical order. Nothing of r/w/m at all is an error
+        // (runc fails on it too, later, at its device-cgroup check).
+        let access: String = "rwm".chars().filter(|c| given.contains(*c)).collect();
+        if access.is_empty() {
+            return Err(Error::msg(format!("device access {given:?} holds none of r, w, m")).field(field));
+        }
+        if given.chars().any(|c| !"rwm".contains(c)) {
+            log::warn!("{field}.access {given:?}: ignoring letters other than r, w, m");
         }
         let kind = kind_of(d.typ().unwrap_or_default()).ok_or_else(|| Error::msg("device rules apply to types a, c and b only").field(field.clone()))?;
         out.push(Rule { allow: d.allow(), kind, major: any(d.major()), minor: any(d.minor()), access, field });
@@ -459,8 +467,14 @@ mod tests {
         let rs = rules(Some(&deny_null)).unwrap();
         assert_eq!(v1_line(rs.last().unwrap()), "c 1:3 rwm");
         assert!(!rs.last().unwrap().allow);
-        let bad: Vec<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!([{"allow": true, "access": "rwx"}])).unwrap();
+        let bad: Vec<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!([{"allow": true, "access": "xa"}])).unwrap();
         assert_eq!(rules(Some(&bad)).unwrap_err().field.as_deref(), Some("linux.resources.devices[0]"));
+        // runc's reading: any order, repeats, other letters dropped.
+        for (given, canon) in [("wr", "rw"), ("mrw", "rwm"), ("rrw", "rw"), ("rwa", "rw"), ("rwmx", "rwm"), ("m", "m")] {
+            let one: Vec<LinuxDeviceCgroup> =
+                serde_json::from_value(serde_json::json!([{"allow": true, "type": "c", "major": 4, "minor": 2, "access": given}])).unwrap();
+            assert_eq!(v1_line(&rules(Some(&one)).unwrap()[0]), format!("c 4:2 {canon}"), "{given}");
+        }
     }
 
     /// Docker's `--device /dev/loop0:/dev/xloop:r`: its rules give read
