@@ -46,10 +46,12 @@ const RTMIN: libc::c_int = 34;
 const RTMAX: libc::c_int = 64;
 
 /// Parse "KILL", "SIGKILL", "sigkill", "9", "RTMIN+3" or "SIGRTMAX-1".
+/// "0" is the null signal of kill(2): it probes the process (runc's `kill
+/// ID 0` does the same); only the number spells it, as with runc.
 pub fn parse(s: &str) -> Result<libc::c_int> {
     let bad = || Error::msg(format!("unknown signal {s:?}"));
     if let Ok(n) = s.parse::<libc::c_int>() {
-        return if (1..=RTMAX).contains(&n) { Ok(n) } else { Err(bad()) };
+        return if (0..=RTMAX).contains(&n) { Ok(n) } else { Err(bad()) };
     }
     let up = s.to_ascii_uppercase();
     let name = up.strip_prefix("SIG").unwrap_or(&up);
@@ -91,9 +93,10 @@ mod tests {
             assert_eq!(parse(s).unwrap(), 9, "{s}");
         }
         assert_eq!(parse("TERM").unwrap(), 15);
+        assert_eq!(parse("0").unwrap(), 0);
         assert_eq!(parse("SIGRTMIN+2").unwrap(), 36);
         assert_eq!(parse("RTMAX-1").unwrap(), 63);
-        for s in ["", "0", "65", "FOO", "SIGRTMIN+40", "RTMIN*2"] {
+        for s in ["", "SIG0", "-1", "65", "FOO", "SIGRTMIN+40", "RTMIN*2"] {
             assert!(parse(s).is_err(), "{s}");
         }
     }
