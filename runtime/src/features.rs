@@ -30,7 +30,14 @@ pub fn document() -> Value {
     })
 }
 
-/// The text of `berth --version`.
+/// The text of `berth --version` / `-v` / `berth version`, in runc's shape
+/// (`runc version X`, `commit: ...`, `spec: ...`, `libseccomp: ...`): the
+/// commit is the git hash at build time (build.rs), or "unknown".
 pub fn version_text() -> String {
-    format!("berth version {}\nspec: {OCI_VERSION}\nlibseccomp: {}\n", env!("CARGO_PKG_VERSION"), crate::seccomp::library_version())
+    format!(
+        "berth version {}\ncommit: {}\nspec: {OCI_VERSION}\nlibseccomp: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("BERTH_COMMIT"),
+        crate::seccomp::library_version()
+    )
 }
