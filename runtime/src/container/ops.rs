@@ -100,7 +100,34 @@ pub fn state(root: &Root, id: &str) -> Result<String> {
     let st = root.load(id)?;
     let dir = root.container_dir(id);
     let v = st.to_oci(st.status(&dir), &state::owner_of(&dir));
-    Ok(serde_json::to_string_pretty(&v).unwrap_or_default())
+    Ok(runc_order(&v, true))
+}
+
+/// runc's key order of a state object (its Go struct's field order), so
+/// that `state` and `list --format json` read byte for byte as runc's do.
+const STATE_KEYS: &[&str] = &["ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "annotations", "owner"];
+
+/// A state object as JSON with [`STATE_KEYS`] first, in that order, then
+/// any other key; `pretty` indents as `state` does (two spaces).
+fn runc_order(v: &serde_json::Value, pretty: bool) -> String {
+    let Some(map) = v.as_object() else { return v.to_string() };
+    let keys = STATE_KEYS.iter().copied().filter(|k| map.contains_key(*k)).chain(map.keys().map(String::as_str).filter(|k| !STATE_KEYS.contains(k)));
+    let fields: Vec<String> = keys
+        .map(|k| {
+            let key = serde_json::Value::from(k);
+            if pretty {
+                let val = serde_json::to_string_pretty(&map[k]).unwrap_or_default().replace('\n', "\n  ");
+                format!("  {key}: {val}")
+            } else {
+                format!("{key}:{}", map[k])
+            }
+        })
+        .collect();
+    if pretty {
+        format!("{{\n{}\n}}", fields.join(",\n"))
+    } else {
+        format!("{{{}}}", fields.join(","))
+    }
 }
 
 /// A pidfd for the recorded init, or None if it is gone (or its pid reused).
@@ -139,6 +166,8 @@ pub fn kill(root: &Root, id: &str, sig: Option<libc::c_int>, all: bool) -> Resul
         },
     };
     let status = st.status(&root.container_dir(id));
+    // Signal 0 (runc accepts it) delivers nothing: it asks whether the
+    // init is there, and fails as any signal would if it is not.
     if status == Status::Stopped && !all {
         return Err(Error::msg(format!("cannot kill container {id}: container not running")));
     }
@@ -254,8 +283,12 @@ pub fn list(root: &Root, format: ListFormat, quiet: bool) -> Result<String> {
         return Ok(rows.iter().map(|r| format!("{}\n", r["id"].as_str().unwrap_or(""))).collect());
     }
     if format == ListFormat::Json {
-        let v = if rows.is_empty() { serde_json::Value::Null } else { serde_json::Value::Array(rows) };
-        return Ok(format!("{v}\n"));
+        // runc prints `null` for no containers (a nil Go slice).
+        if rows.is_empty() {
+            return Ok("null\n".into());
+        }
+        let items: Vec<String> = rows.iter().map(|r| runc_order(r, false)).collect();
+        return Ok(format!("[{}]\n", items.join(",")));
     }
     let mut table = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
     for r in &rows {
@@ -325,4 +358,27 @@ pub fn run(root: &Root, mut o: CreateOpts, r: RunOpts) -> Result<i32> {
         delete(root, &id, true)?;
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_keys_in_runc_order() {
+        let v = serde_json::json!({"owner": "root", "annotations": {"b": "1", "a": "2"}, "zzz": 1, "id": "c", "ociVersion": "1.0", "pid": 7,
+            "status": "running", "bundle": "/b", "rootfs": "/b/r", "created": "T"});
+        let compact = runc_order(&v, false);
+        assert_eq!(
+            compact,
+            r#"{"ociVersion":"1.0","id":"c","pid":7,"status":"running","bundle":"/b","rootfs":"/b/r","created":"T","annotations":{"a":"2","b":"1"},"owner":"root","zzz":1}"#
+        );
+        let pretty = runc_order(&v, true);
+        assert!(pretty.starts_with("{\n  \"ociVersion\": \"1.0\",\n  \"id\": \"c\",\n"), "{pretty}");
+        assert!(pretty.contains("\"annotations\": {\n    \"a\": \"2\",\n    \"b\": \"1\"\n  },\n"), "{pretty}");
+        // Both read back as the same value.
+        for text in [compact, pretty] {
+            assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), v);
+        }
+    }
 }
