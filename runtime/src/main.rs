@@ -9,283 +9,13 @@
 //! as the Rust runtime would have done.
 #![cfg_attr(not(test), no_main)]
 
+mod cli;
+
 use berth::container::{self, CreateOpts, ListFormat, RunOpts};
 use berth::error::{Error, Result};
 use berth::state::Root;
 use berth::{logging, signals};
-use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
-
-#[derive(Parser)]
-#[command(name = "berth", about = "A low-level OCI container runtime", disable_version_flag = true)]
-struct Cli {
-    /// State directory.
-    #[arg(long, global = true, default_value = "/run/berth")]
-    root: PathBuf,
-    /// Log file (default: stderr).
-    #[arg(long, global = true)]
-    log: Option<PathBuf>,
-    /// Log format: text or json.
-    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
-    log_format: String,
-    /// Debug logging.
-    #[arg(long, global = true)]
-    debug: bool,
-    /// Use systemd to manage cgroups.
-    #[arg(long, global = true)]
-    systemd_cgroup: bool,
-    /// cgroup manager: cgroupfs, systemd or disabled.
-    #[arg(long, global = true)]
-    cgroup_manager: Option<String>,
-    /// Rootless mode: auto, true or false (accepted for runc compatibility;
-    /// before the subcommand only, as `spec --rootless` is a different flag).
-    #[arg(long)]
-    rootless: Option<String>,
-    /// Path to criu (accepted for runc compatibility).
-    #[arg(long, global = true)]
-    criu: Option<String>,
-    /// Print the version.
-    #[arg(short = 'v', long)]
-    version: bool,
-    #[command(subcommand)]
-    cmd: Option<Cmd>,
-}
-
-#[derive(Args)]
-struct CreateArgs {
-    /// Bundle directory.
-    #[arg(short, long, default_value = ".")]
-    bundle: PathBuf,
-    /// Unix socket to send the terminal's master fd to.
-    #[arg(long)]
-    console_socket: Option<PathBuf>,
-    /// File to write the init's pid to.
-    #[arg(long)]
-    pid_file: Option<PathBuf>,
-    /// Use MS_MOVE and chroot instead of pivot_root.
-    #[arg(long)]
-    no_pivot: bool,
-    /// Do not create a new session keyring.
-    #[arg(long)]
-    no_new_keyring: bool,
-    /// Pass N extra fds (3..3+N) to the container.
-    #[arg(long, default_value_t = 0)]
-    preserve_fds: u32,
-    /// Container id.
-    id: String,
-}
-
-#[derive(Subcommand)]
-#[allow(clippy::large_enum_variant)] // parsed once
-enum Cmd {
-    /// Create a container; it waits for `start`.
-    Create(CreateArgs),
-    /// Start a created container.
-    Start { id: String },
-    /// Output a container's state as JSON.
-    State { id: String },
-    /// Send a signal to a container's init (default SIGTERM).
-    Kill {
-        /// Signal every process in the container.
-        #[arg(short, long)]
-        all: bool,
-        id: String,
-        signal: Option<String>,
-    },
-    /// Delete a container and what it holds.
-    Delete {
-        /// Kill it first if it runs; succeed if it does not exist.
-        #[arg(short, long)]
-        force: bool,
-        id: String,
-    },
-    /// Create and start a container, then wait for it.
-    Run {
-        #[command(flatten)]
-        create: CreateArgs,
-        /// Return after start.
-        #[arg(short, long)]
-        detach: bool,
-        /// Do not delete the container after it exits.
-        #[arg(long)]
-        keep: bool,
-    },
-    /// List containers.
-    #[command(alias = "ls")]
-    List {
-        /// table or json.
-        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
-        format: String,
-        /// Ids only.
-        #[arg(short, long)]
-        quiet: bool,
-    },
-    /// Write a default config.json.
-    Spec {
-        /// Bundle directory to write config.json into.
-        #[arg(short, long, default_value = ".")]
-        bundle: PathBuf,
-        /// A config for rootless containers.
-        #[arg(long)]
-        rootless: bool,
-    },
-    /// Describe what this build of Berth supports (JSON).
-    Features,
-    /// Change a container's resource limits.
-    Update(container::UpdateArgs),
-    /// Freeze every process of a container.
-    Pause { id: String },
-    /// Thaw a paused container.
-    Resume { id: String },
-    /// Print resource statistics and OOM events as JSON lines.
-    Events {
-        /// Print one stats event and exit.
-        #[arg(long)]
-        stats: bool,
-        /// Time between stats events.
-        #[arg(long, default_value = "5s")]
-        interval: String,
-        id: String,
-    },
-    /// List the processes of a container.
-    Ps {
-        /// table or json.
-        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
-        format: String,
-        id: String,
-        /// Arguments for ps(1) (default -ef).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        ps_args: Vec<String>,
-    },
-    /// Run a new process in a running container.
-    Exec(ExecArgs),
-    /// Checkpoint a running container with CRIU.
-    Checkpoint {
-        #[command(flatten)]
-        criu: CriuArgs,
-        /// Leave the container running after the dump.
-        #[arg(long)]
-        leave_running: bool,
-        /// Dump memory only (iterative migration); the container keeps running.
-        #[arg(long)]
-        pre_dump: bool,
-        /// A previous (pre-)dump, relative to the image path.
-        #[arg(long)]
-        parent_path: Option<PathBuf>,
-        id: String,
-    },
-    /// Restore a container from a CRIU checkpoint.
-    Restore {
-        #[command(flatten)]
-        criu: CriuArgs,
-        /// Bundle directory.
-        #[arg(short, long, default_value = ".")]
-        bundle: PathBuf,
-        /// File to write the restored init's pid to.
-        #[arg(long)]
-        pid_file: Option<PathBuf>,
-        /// Return once restored (restore is always detached for now).
-        #[arg(short, long)]
-        detach: bool,
-        id: String,
-    },
-}
-
-#[derive(Args)]
-struct CriuArgs {
-    /// Directory for the images (default ./checkpoint).
-    #[arg(long)]
-    image_path: Option<PathBuf>,
-    /// Directory for CRIU's logs and work files (default: the image path).
-    #[arg(long)]
-    work_path: Option<PathBuf>,
-    /// Checkpoint established TCP connections.
-    #[arg(long)]
-    tcp_established: bool,
-    /// Allow external unix sockets.
-    #[arg(long)]
-    ext_unix_sk: bool,
-    /// Allow shell jobs.
-    #[arg(long)]
-    shell_job: bool,
-    /// Handle file locks.
-    #[arg(long)]
-    file_locks: bool,
-    /// cgroups mode: soft, full, strict or ignore.
-    #[arg(long, value_parser = ["soft", "full", "strict", "ignore"])]
-    manage_cgroups_mode: Option<String>,
-}
-
-impl From<CriuArgs> for container::CriuOpts {
-    fn from(a: CriuArgs) -> Self {
-        container::CriuOpts {
-            image_path: a.image_path,
-            work_path: a.work_path,
-            tcp_established: a.tcp_established,
-            ext_unix_sk: a.ext_unix_sk,
-            shell_job: a.shell_job,
-            file_locks: a.file_locks,
-            manage_cgroups_mode: a.manage_cgroups_mode,
-        }
-    }
-}
-
-#[derive(Args)]
-struct ExecArgs {
-    /// Process JSON (config.md "process") to run instead of COMMAND.
-    #[arg(short, long)]
-    process: Option<PathBuf>,
-    /// Allocate a terminal.
-    #[arg(short, long)]
-    tty: bool,
-    /// Unix socket to send the terminal's master fd to.
-    #[arg(long)]
-    console_socket: Option<PathBuf>,
-    /// Working directory in the container.
-    #[arg(long)]
-    cwd: Option<PathBuf>,
-    /// Environment entries (KEY=value) added to the container's.
-    #[arg(short, long)]
-    env: Vec<String>,
-    /// UID[:GID] to run as.
-    #[arg(short, long)]
-    user: Option<String>,
-    /// Supplementary group ids.
-    #[arg(short = 'g', long)]
-    additional_gids: Vec<u32>,
-    /// Capabilities to add.
-    #[arg(short, long)]
-    cap: Vec<String>,
-    /// Set no_new_privs.
-    #[arg(long)]
-    no_new_privs: bool,
-    /// AppArmor profile.
-    #[arg(long)]
-    apparmor: Option<String>,
-    /// SELinux process label.
-    #[arg(long)]
-    process_label: Option<String>,
-    /// Return once the process runs.
-    #[arg(short, long)]
-    detach: bool,
-    /// File to write the process's pid to.
-    #[arg(long)]
-    pid_file: Option<PathBuf>,
-    /// Pass N extra fds (3..3+N) to the process.
-    #[arg(long, default_value_t = 0)]
-    preserve_fds: u32,
-    /// Sub-cgroup of the container's to join.
-    #[arg(long)]
-    cgroup: Option<String>,
-    /// Allow exec in a paused container.
-    #[arg(long)]
-    ignore_paused: bool,
-    /// Container id.
-    id: String,
-    /// Command and arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
-}
+use cli::{Cli, Cmd, CreateArgs};
 
 /// The process entry point, called by the C runtime.
 #[cfg(not(test))]
@@ -310,6 +40,9 @@ fn run_cli() {
     }
     let log_to_file = cli.log.is_some();
     log::debug!("berth {} {command}: pid {}", env!("CARGO_PKG_VERSION"), std::process::id());
+    // runc's exit code for an exec it could not start: 255, so that a caller
+    // tells it from the process's own exit status (which may well be 1).
+    let failed = if matches!(cli.cmd, Some(Cmd::Exec(_))) { 255 } else { 1 };
     match dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -320,44 +53,127 @@ fn run_cli() {
             if log_to_file {
                 berth::output::eprintln(&format!("berth {command} failed: {e}"));
             }
-            std::process::exit(1);
+            std::process::exit(failed);
         }
     }
 }
 
-/// `Cli::parse()` and the subcommand's name, minus freeing the parser: clap builds the whole command
-/// tree for one parse, and tearing it down again costs as much as a fifth of
-/// the instructions of a short invocation (berth runs up to three times per
-/// container). The process exits soon after; the kernel reclaims it all.
+/// `Cli::parse()` and the subcommand's name, with runc's rules and exit codes, minus freeing the
+/// parser: clap builds the whole command tree for one parse, and tearing it
+/// down again costs as much as a fifth of the instructions of a short
+/// invocation (berth runs up to three times per container). The process
+/// exits soon after; the kernel reclaims it all.
+///
+/// Exit codes as runc's: help and version 0; an unknown command 3 ("No
+/// help topic for 'x'", as urfave/cli says it); any other usage error 1
+/// (clap's own is 2, which no runc caller expects).
 #[cfg_attr(test, allow(dead_code))] // reached only from the C `main`, not built for tests
 fn parse_cli() -> (Cli, String) {
+    use clap::error::ErrorKind;
     use clap::{CommandFactory, FromArgMatches};
     let mut cmd = Cli::command();
-    let mut matches = cmd.try_get_matches_from_mut(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    let norm = cli::argv::normalize(&cmd, std::env::args_os().collect());
+    if norm.version {
+        berth::output::print(&berth::features::version_text());
+        std::process::exit(0);
+    }
+    if cli::help::wanted(&norm.args) {
+        cmd = cli::help::install(cmd, &berth::features::version_text());
+    }
+    let mut cmd = cli::argv::go_bools(cmd);
+    let mut matches = match cmd.try_get_matches_from_mut(&norm.args) {
+        Ok(m) => m,
+        Err(e) => match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+            ErrorKind::InvalidSubcommand => {
+                let name = e.get(clap::error::ContextKind::InvalidSubcommand).map(|v| v.to_string()).unwrap_or_default();
+                no_help_topic(&name);
+                std::process::exit(3);
+            }
+            _ => {
+                let _ = e.print();
+                std::process::exit(1);
+            }
+        },
+    };
     let name = matches.subcommand_name().unwrap_or("").to_string();
-    let cli = Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut cmd).exit());
+    let cli = Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| {
+        let _ = e.format(&mut cmd).print();
+        std::process::exit(1)
+    });
     std::mem::forget((cmd, matches));
     (cli, name)
 }
 
+/// An unknown command or help topic: an error record on stderr, in the
+/// text format (the command line that would choose another did not parse),
+/// as runc writes it.
+#[cfg_attr(test, allow(dead_code))] // reached only from the C `main`, not built for tests
+fn no_help_topic(name: &str) {
+    let now = logging::rfc3339(std::time::SystemTime::now());
+    let line = logging::format_line(logging::Format::Text, log::Level::Error, &format!("No help topic for '{name}'"), &now);
+    berth::output::eprintln(line.trim_end());
+}
+
+/// `help [TOPIC]` and `berth` alone: the help, on stdout, exit 0; an
+/// unknown topic exits 3 as runc's does.
+#[cfg_attr(test, allow(dead_code))] // reached only from the C `main`, not built for tests
+fn help(topic: Option<&str>) -> Result<i32> {
+    use clap::CommandFactory;
+    let cmd = cli::help::install(Cli::command(), &berth::features::version_text());
+    let text = match topic {
+        None => cmd.clone().render_help().to_string(),
+        Some(t) => match cli::help::topic(&cmd, t) {
+            Some(text) => text,
+            None => {
+                no_help_topic(t);
+                return Ok(3);
+            }
+        },
+    };
+    berth::output::print(&text);
+    Ok(0)
+}
+
+/// The cgroup manager the global flags ask for; only commands that make
+/// cgroups care (a container's later commands use the paths it recorded).
+#[cfg_attr(test, allow(dead_code))] // reached only from the C `main`, not built for tests
+fn check_cgroup_manager(cli: &Cli) -> Result<()> {
+    let manager = cli.cgroup_manager.as_deref().unwrap_or(if cli.systemd_cgroup { "systemd" } else { "cgroupfs" });
+    let makes_cgroups = matches!(cli.cmd, Some(Cmd::Create(_) | Cmd::Run { .. } | Cmd::Restore(_)));
+    match manager {
+        "cgroupfs" => Ok(()),
+        "systemd" if makes_cgroups => Err(Error::msg("the systemd cgroup manager is not built yet (--systemd-cgroup); use --cgroup-manager cgroupfs")),
+        "disabled" if makes_cgroups => Err(Error::msg("--cgroup-manager disabled is not supported yet; use cgroupfs")),
+        "systemd" | "disabled" => Ok(()),
+        other => Err(Error::msg(format!("unknown cgroup manager {other:?}: expected cgroupfs, systemd or disabled"))),
+    }
+}
+
+/// runc's `--format` values for list and ps; anything else is its error.
+fn table_or_json(format: &str) -> Result<bool> {
+    match format {
+        "table" => Ok(false),
+        "json" => Ok(true),
+        _ => Err(Error::msg("invalid format option")),
+    }
+}
+
 #[cfg_attr(test, allow(dead_code))] // reached only from the C `main`, not built for tests
 fn dispatch(cli: Cli) -> Result<i32> {
-    if cli.version {
-        berth::output::print(&berth::features::version_text());
-        return Ok(0);
-    }
-    let manager = cli.cgroup_manager.as_deref().unwrap_or(if cli.systemd_cgroup { "systemd" } else { "cgroupfs" });
-    match manager {
-        "cgroupfs" => {}
-        "systemd" => return Err(Error::msg("the systemd cgroup manager is not built yet; use --cgroup-manager cgroupfs")),
-        "disabled" => return Err(Error::msg("--cgroup-manager disabled is not supported yet; use cgroupfs")),
-        other => return Err(Error::msg(format!("unknown cgroup manager {other:?}: expected cgroupfs, systemd or disabled"))),
-    }
+    check_cgroup_manager(&cli)?;
     let root = Root::new(cli.root);
+    let criu = cli.criu;
     let Some(cmd) = cli.cmd else {
-        return Err(Error::msg("no command given; see berth --help"));
+        // runc without a command shows its help and succeeds.
+        return help(None);
     };
     match cmd {
+        Cmd::Help { topic } => help(topic.first().map(String::as_str)),
+        Cmd::Version => {
+            berth::output::print(&berth::features::version_text());
+            Ok(0)
+        }
         Cmd::Create(a) => {
             container::create(&root, create_opts(a))?;
             Ok(0)
@@ -372,9 +188,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
             container::kill(&root, &id, sig, all).map(|_| 0)
         }
         Cmd::Delete { force, id } => container::delete(&root, &id, force).map(|_| 0),
-        Cmd::Run { create, detach, keep } => container::run(&root, create_opts(create), RunOpts { detach, keep }),
+        Cmd::Run { create, detach, keep, no_subreaper } => container::run(&root, create_opts(create), RunOpts { detach, keep, no_subreaper }),
         Cmd::List { format, quiet } => {
-            let f = if format == "json" { ListFormat::Json } else { ListFormat::Table };
+            let f = if table_or_json(&format)? { ListFormat::Json } else { ListFormat::Table };
             berth::output::print(&container::list(&root, f, quiet)?);
             Ok(0)
         }
@@ -402,11 +218,29 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 ignore_paused: a.ignore_paused,
             },
         ),
-        Cmd::Checkpoint { criu, leave_running, pre_dump, parent_path, id } => {
-            container::checkpoint(&root, &id, container::CheckpointOpts { criu: criu.into(), leave_running, pre_dump, parent_path }).map(|_| 0)
+        Cmd::Checkpoint(a) => {
+            let o = container::CheckpointOpts {
+                criu: a.criu.into_opts(criu),
+                leave_running: a.leave_running,
+                pre_dump: a.pre_dump,
+                parent_path: a.parent_path,
+                status_fd: a.status_fd,
+                page_server: a.page_server,
+            };
+            container::checkpoint(&root, &a.id, o).map(|_| 0)
         }
-        Cmd::Restore { criu, bundle, pid_file, detach: _, id } => {
-            container::restore(&root, &id, container::RestoreOpts { criu: criu.into(), bundle, pid_file }).map(|_| 0)
+        Cmd::Restore(a) => {
+            let o = container::RestoreOpts {
+                criu: a.criu.into_opts(criu),
+                bundle: a.bundle,
+                pid_file: a.pid_file,
+                console_socket: a.console_socket,
+                detach: a.detach,
+                no_subreaper: a.no_subreaper,
+                lsm_profile: a.lsm_profile,
+                lsm_mount_context: a.lsm_mount_context,
+            };
+            container::restore(&root, &a.id, o)
         }
         Cmd::Update(a) => container::update(&root, &a).map(|_| 0),
         Cmd::Pause { id } => container::pause(&root, &id).map(|_| 0),
@@ -416,7 +250,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             container::events(&root, &id, stats, every).map(|_| 0)
         }
         Cmd::Ps { format, id, ps_args } => {
-            let f = if format == "json" { container::PsFormat::Json } else { container::PsFormat::Table };
+            let f = if table_or_json(&format)? { container::PsFormat::Json } else { container::PsFormat::Table };
             berth::output::print(&container::ps(&root, &id, f, &ps_args)?);
             Ok(0)
         }
@@ -455,13 +289,22 @@ fn create_opts(a: CreateArgs) -> CreateOpts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use clap::{CommandFactory, FromArgMatches};
 
     /// clap checks its own definition (duplicate flags, type mismatches)
     /// only when asked: a conflict would otherwise panic at run time.
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+        cli::argv::go_bools(Cli::command()).debug_assert();
+        cli::help::install(cli::argv::go_bools(Cli::command()), "berth version 0").debug_assert();
+    }
+
+    /// What `parse_cli` does, returning clap's error instead of exiting.
+    fn try_parse(argv: &[&str]) -> std::result::Result<Cli, clap::Error> {
+        let norm = cli::argv::normalize(&Cli::command(), argv.iter().map(std::ffi::OsString::from).collect());
+        let m = cli::argv::go_bools(Cli::command()).try_get_matches_from(norm.args)?;
+        Cli::from_arg_matches(&m)
     }
 
     /// The calls engines make parse as intended.
@@ -476,14 +319,32 @@ mod tests {
             &["berth", "--systemd-cgroup", "kill", "--all", "id", "9"],
             &["berth", "--rootless", "false", "spec", "--rootless"],
             &["berth", "--cgroup-manager", "cgroupfs", "run", "-d", "--keep", "-b", "/b", "id"],
+            &["berth", "-root", "/r", "-systemd-cgroup=false", "exec", "-dt", "--cgroup", "cpu:a", "--cgroup", "memory:b", "id", "sh"],
+            &["berth", "--criu", "/c", "checkpoint", "--manage-cgroups-mode", "full", "--empty-ns", "network", "--status-fd", "-1", "id"],
+            &["berth", "restore", "--lsm-profile", "apparmor:p", "--no-subreaper", "--no-pivot", "--console-socket", "/s", "-d", "id"],
+            &["berth", "kill", "id", "0"],
+            &["berth", "kill", "id", "-9"],
+            &["berth", "h", "kill"],
+            &["berth", "version"],
         ];
         for l in lines {
-            Cli::try_parse_from(*l).unwrap_or_else(|e| panic!("{l:?}: {e}"));
+            try_parse(l).unwrap_or_else(|e| panic!("{l:?}: {e}"));
         }
-        let exec = Cli::try_parse_from(["berth", "exec", "id", "sh", "-c", "--not-a-flag"]).unwrap();
+        let exec = try_parse(&["berth", "exec", "id", "sh", "-c", "--not-a-flag"]).unwrap();
         match exec.cmd {
             Some(Cmd::Exec(a)) => assert_eq!(a.command, ["sh", "-c", "--not-a-flag"]),
             _ => panic!("not exec"),
+        }
+        match try_parse(&["berth", "exec", "-dt", "id", "sh"]).unwrap().cmd {
+            Some(Cmd::Exec(a)) => assert!(a.detach && a.tty),
+            _ => panic!("not exec"),
+        }
+        match try_parse(&["berth", "run", "--detach=false", "--keep=true", "id"]).unwrap().cmd {
+            Some(Cmd::Run { detach, keep, .. }) => assert!(!detach && keep),
+            _ => panic!("not run"),
+        }
+        for bad in [&["berth", "--bogus", "list"][..], &["berth", "kill"], &["berth", "list", "x"], &["berth", "--log-format", "xml", "list"]] {
+            assert!(try_parse(bad).is_err(), "{bad:?}");
         }
     }
 
@@ -539,7 +400,8 @@ mod tests {
                 argv.push(words[((x >> (i * 5)) % words.len() as u64) as usize].to_string());
             }
             let r = std::panic::catch_unwind(|| {
-                let _ = Cli::try_parse_from(&argv);
+                let a: Vec<&str> = argv.iter().map(String::as_str).collect();
+                let _ = try_parse(&a);
             });
             assert!(r.is_ok(), "clap panicked on {argv:?}");
         }

@@ -15,6 +15,8 @@ use std::process::Command;
 /// Flags shared by checkpoint and restore.
 #[derive(Default)]
 pub struct CriuOpts {
+    /// The criu binary (global `--criu`; default: `criu` on PATH).
+    pub criu: PathBuf,
     /// `--image-path` (default: ./checkpoint).
     pub image_path: Option<PathBuf>,
     /// `--work-path` (default: the image path).
@@ -29,6 +31,14 @@ pub struct CriuOpts {
     pub file_locks: bool,
     /// `--manage-cgroups-mode soft|full|strict|ignore`.
     pub manage_cgroups_mode: Option<String>,
+    /// `--empty-ns NS` (repeatable): namespaces CRIU makes empty instead of
+    /// dumping or restoring their properties; CRIU can do it for the
+    /// network namespace only.
+    pub empty_ns: Vec<String>,
+    /// `--auto-dedup`.
+    pub auto_dedup: bool,
+    /// `--lazy-pages`: memory pages follow on demand (userfaultfd).
+    pub lazy_pages: bool,
 }
 
 /// checkpoint-only flags.
@@ -42,6 +52,11 @@ pub struct CheckpointOpts {
     pub pre_dump: bool,
     /// `--parent-path`: a previous (pre-)dump, relative to the image path.
     pub parent_path: Option<PathBuf>,
+    /// `--status-fd`: with `--lazy-pages`, CRIU writes \0 to it once the
+    /// pages can be served (-1: none).
+    pub status_fd: i32,
+    /// `--page-server ADDRESS:PORT`: send the pages to a CRIU page server.
+    pub page_server: Option<String>,
 }
 
 /// restore-only flags.
@@ -52,6 +67,17 @@ pub struct RestoreOpts {
     pub bundle: PathBuf,
     /// `--pid-file`.
     pub pid_file: Option<PathBuf>,
+    /// `--console-socket` (a container with a terminal cannot be restored yet).
+    pub console_socket: Option<PathBuf>,
+    /// `--detach`: return once restored; otherwise wait for the restored
+    /// init, return its exit status and delete the container (as `run`).
+    pub detach: bool,
+    /// `--no-subreaper`: do not become the restored tree's subreaper.
+    pub no_subreaper: bool,
+    /// `--lsm-profile TYPE:NAME` for the restored processes.
+    pub lsm_profile: Option<String>,
+    /// `--lsm-mount-context` for the restored mounts.
+    pub lsm_mount_context: Option<String>,
 }
 
 fn dirs(o: &CriuOpts) -> Result<(PathBuf, PathBuf)> {
@@ -74,9 +100,19 @@ fn common_args(o: &CriuOpts, image: &Path, work: &Path, log: &str, rootfs: &Path
             a.push(flag.into());
         }
     }
-    a.push("--manage-cgroups".into());
-    if let Some(m) = &o.manage_cgroups_mode {
-        a.push(m.clone());
+    // One argument: CRIU's --manage-cgroups takes its mode only attached
+    // (a separate word would be read as a stray operand and refused).
+    a.push(match &o.manage_cgroups_mode {
+        Some(m) => format!("--manage-cgroups={m}"),
+        None => "--manage-cgroups".into(),
+    });
+    if o.empty_ns.iter().any(|n| n == "network") {
+        a.extend(["--empty-ns".into(), "net".into()]);
+    }
+    for (on, flag) in [(o.auto_dedup, "--auto-dedup"), (o.lazy_pages, "--lazy-pages")] {
+        if on {
+            a.push(flag.into());
+        }
     }
     // Bind mounts come from outside the container: CRIU records them as
     // external and the restore maps them back to their sources.
@@ -90,9 +126,38 @@ fn common_args(o: &CriuOpts, image: &Path, work: &Path, log: &str, rootfs: &Path
     a
 }
 
+/// The flags CRIU cannot carry out as given, refused before anything is
+/// touched, with runc's words where runc has some.
+fn check(o: &CriuOpts) -> Result<()> {
+    if let Some(m) = o.manage_cgroups_mode.as_deref().filter(|m| !["soft", "full", "strict", "ignore"].contains(m)) {
+        return Err(Error::msg(format!("Invalid manage cgroups mode {m:?}: expected soft, full, strict or ignore")).field("--manage-cgroups-mode"));
+    }
+    const KINDS: &[&str] = &["network", "pid", "mount", "ipc", "uts", "user", "cgroup", "time"];
+    for ns in &o.empty_ns {
+        if !KINDS.contains(&ns.as_str()) {
+            return Err(Error::msg(format!("namespace {ns:?} is not supported")).field("--empty-ns"));
+        }
+        if ns != "network" {
+            return Err(Error::msg(format!("CRIU can leave only the network namespace empty, not {ns:?}")).field("--empty-ns"));
+        }
+    }
+    Ok(())
+}
+
+/// `--page-server ADDRESS:PORT` split at the last colon (an IPv6 address
+/// has colons of its own, in brackets or not); the port must be a number.
+fn page_server(s: &str) -> Result<(&str, &str)> {
+    let (addr, port) = s
+        .rsplit_once(':')
+        .filter(|(a, p)| !a.is_empty() && !p.is_empty())
+        .ok_or_else(|| Error::msg(format!("{s:?} is not ADDRESS:PORT")).field("--page-server"))?;
+    port.parse::<u16>().map_err(|_| Error::msg(format!("invalid port number {port:?}")).field("--page-server"))?;
+    Ok((addr, port))
+}
+
 /// Run CRIU; on failure quote the error lines of its log.
-fn criu(args: &[String], work: &Path, log: &str, what: &str) -> Result<()> {
-    let out = Command::new("criu").args(args).output().map_err(|e| Error::os(format!("run criu {what} (is criu installed?)"), e))?;
+fn criu(bin: &Path, args: &[String], work: &Path, log: &str, what: &str) -> Result<()> {
+    let out = Command::new(bin).args(args).output().map_err(|e| Error::os(format!("run {} {what} (is criu installed? see --criu)", bin.display()), e))?;
     if out.status.success() {
         return Ok(());
     }
@@ -113,6 +178,8 @@ fn criu(args: &[String], work: &Path, log: &str, what: &str) -> Result<()> {
 
 /// `berth checkpoint`.
 pub fn checkpoint(root: &Root, id: &str, o: CheckpointOpts) -> Result<()> {
+    check(&o.criu)?;
+    let page_server = o.page_server.as_deref().map(page_server).transpose()?;
     let locked = root.lock(id)?;
     let st = locked.load(id)?;
     match st.status(&locked.dir) {
@@ -139,7 +206,15 @@ pub fn checkpoint(root: &Root, id: &str, o: CheckpointOpts) -> Result<()> {
     } else if o.pre_dump {
         args.push("--track-mem".into());
     }
-    criu(&args, &work, "dump.log", if o.pre_dump { "pre-dump" } else { "dump" }).map_err(|e| e.context(format!("checkpoint {id}")))?;
+    if let Some((addr, port)) = page_server {
+        args.extend(["--page-server".into(), "--address".into(), addr.trim_matches(['[', ']']).into(), "--port".into(), port.into()]);
+    }
+    if o.criu.lazy_pages && o.status_fd >= 0 {
+        // Inherited: Berth opens nothing without close-on-exec, and the
+        // caller's descriptor stays open across our exec of CRIU.
+        args.extend(["--status-fd".into(), o.status_fd.to_string()]);
+    }
+    criu(&o.criu.criu, &args, &work, "dump.log", if o.pre_dump { "pre-dump" } else { "dump" }).map_err(|e| e.context(format!("checkpoint {id}")))?;
     if !o.leave_running && !o.pre_dump {
         // The processes are gone into the image: what they held goes too.
         let _ = cgroups::remove(&st.cgroup_paths);
@@ -149,9 +224,16 @@ pub fn checkpoint(root: &Root, id: &str, o: CheckpointOpts) -> Result<()> {
 }
 
 /// `berth restore`: bring a checkpointed container back under `id`.
-pub fn restore(root: &Root, id: &str, o: RestoreOpts) -> Result<()> {
+pub fn restore(root: &Root, id: &str, o: RestoreOpts) -> Result<i32> {
     state::validate_id(id)?;
+    check(&o.criu)?;
+    if !o.detach && o.no_subreaper {
+        return Err(Error::msg("without --detach Berth waits for the restored init as its subreaper; use --detach with --no-subreaper").field("--no-subreaper"));
+    }
     let bundle = config::load(&o.bundle)?;
+    if bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
+        return Err(Error::msg("restoring a container with a terminal (process.terminal) is not supported yet").field("--console-socket"));
+    }
     let (image, work) = dirs(&o.criu)?;
     let linux = bundle.spec.linux().as_ref();
     let placement = cgroups::resolve(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
@@ -177,7 +259,19 @@ pub fn restore(root: &Root, id: &str, o: RestoreOpts) -> Result<()> {
             args.extend(["--cgroup-root".into(), format!("/{}", rel.display())]);
         }
     }
-    criu(&args, &work, "restore.log", "restore").map_err(undo)?;
+    if let Some(p) = &o.lsm_profile {
+        args.extend(["--lsm-profile".into(), p.clone()]);
+    }
+    if let Some(c) = &o.lsm_mount_context {
+        args.extend(["--lsm-mount-context".into(), c.clone()]);
+    }
+    if !o.detach {
+        // The restored tree's root is CRIU's child; when CRIU exits it
+        // comes to us, so that we can wait for it as `run` does.
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
+    criu(&o.criu.criu, &args, &work, "restore.log", "restore").map_err(undo)?;
     let pid: i32 = std::fs::read_to_string(&pidfile).ok().and_then(|s| s.trim().parse().ok()).ok_or_else(|| undo(Error::msg("criu restore wrote no pid")))?;
     let (pid_start, _) = state::proc_stat(pid).ok_or_else(|| undo(Error::msg(format!("restored init {pid} is gone"))))?;
     let own_pidns = linux
@@ -188,5 +282,51 @@ pub fn restore(root: &Root, id: &str, o: RestoreOpts) -> Result<()> {
     if let Some(p) = &o.pid_file {
         write_pid_file(p, pid)?;
     }
-    Ok(())
+    if o.detach {
+        return Ok(0);
+    }
+    let code = super::wait::wait_forwarding(pid, None)?;
+    super::ops::delete(root, id, true)?;
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manage_cgroups_mode_is_one_argument() {
+        let spec = oci_spec::runtime::Spec::default();
+        let (img, rootfs) = (Path::new("/img"), Path::new("/r"));
+        let mut o = CriuOpts { manage_cgroups_mode: Some("full".into()), ..Default::default() };
+        let a = common_args(&o, img, img, "dump.log", rootfs, &spec);
+        assert!(a.contains(&"--manage-cgroups=full".to_string()), "{a:?}");
+        assert!(!a.contains(&"full".to_string()), "no separate mode word: {a:?}");
+        o.manage_cgroups_mode = None;
+        o.empty_ns = vec!["network".into()];
+        o.file_locks = true;
+        let a = common_args(&o, img, img, "dump.log", rootfs, &spec);
+        assert!(a.contains(&"--manage-cgroups".to_string()) && a.contains(&"--file-locks".to_string()), "{a:?}");
+        assert!(a.windows(2).any(|w| w == ["--empty-ns", "net"]), "{a:?}");
+    }
+
+    #[test]
+    fn refusals_name_the_flag() {
+        let bad = |o: CriuOpts| check(&o).unwrap_err().to_string();
+        assert!(bad(CriuOpts { manage_cgroups_mode: Some("loose".into()), ..Default::default() }).contains("--manage-cgroups-mode"));
+        assert!(bad(CriuOpts { empty_ns: vec!["bogus".into()], ..Default::default() }).contains("not supported"));
+        assert!(bad(CriuOpts { empty_ns: vec!["pid".into()], ..Default::default() }).contains("only the network"));
+        for m in ["soft", "full", "strict", "ignore"] {
+            check(&CriuOpts { manage_cgroups_mode: Some(m.into()), empty_ns: vec!["network".into()], ..Default::default() }).unwrap();
+        }
+    }
+
+    #[test]
+    fn page_server_address_and_port() {
+        assert_eq!(page_server("10.0.0.1:27").unwrap(), ("10.0.0.1", "27"));
+        assert_eq!(page_server("[::1]:27").unwrap(), ("[::1]", "27"));
+        for bad in ["10.0.0.1", ":27", "host:", "host:port", "host:70000"] {
+            assert!(page_server(bad).unwrap_err().to_string().contains("--page-server"), "{bad}");
+        }
+    }
 }

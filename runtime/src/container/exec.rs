@@ -48,8 +48,9 @@ pub struct ExecOpts {
     pub pid_file: Option<PathBuf>,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
-    /// `--cgroup`: a sub-cgroup of the container's to join.
-    pub cgroup: Option<String>,
+    /// `--cgroup [CONTROLLER[,CONTROLLER]:]PATH`, repeatable: sub-cgroups of
+    /// the container's to join (see [`super::exec_cgroups`]).
+    pub cgroup: Vec<String>,
     /// `--ignore-paused`.
     pub ignore_paused: bool,
 }
@@ -118,16 +119,7 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
             joins.push((f, flag, kind));
         }
     }
-    let cgroups: Vec<PathBuf> = match &o.cgroup {
-        None => st.cgroup_paths.clone(),
-        Some(sub) => {
-            let sub = sub.rsplit_once(':').map_or(sub.as_str(), |(_, p)| p).trim_start_matches('/');
-            if sub.split('/').any(|c| c == "..") {
-                return Err(Error::msg(format!("sub-cgroup {sub:?} must not contain \"..\"")).field("--cgroup"));
-            }
-            st.cgroup_paths.iter().map(|d| d.join(sub)).collect()
-        }
-    };
+    let cgroups = super::exec_cgroups::dirs(&st.cgroup_paths, &o.cgroup)?;
     // Still alive? (the pid could have been reused since `status` looked)
     if !st.init_alive() {
         return Err(Error::msg(format!("cannot exec in container {id}: it has stopped")));
@@ -228,7 +220,9 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
     }
     log::debug!("exec in {id}: process {pid} started: {:?}", p.args().as_deref().unwrap_or(&[]));
     if let Some(path) = &o.pid_file {
-        super::create::write_pid_file(path, pid)?;
+        // A caller that cannot learn the pid cannot manage the process:
+        // runc ends it, and so does Berth.
+        super::create::write_pid_file(path, pid).map_err(fail)?;
     }
     if o.detach {
         return Ok(0);
@@ -245,8 +239,22 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
 fn build_process(spec: &oci_spec::runtime::Spec, o: &ExecOpts) -> Result<Process> {
     if let Some(path) = &o.process {
         let data = std::fs::read(path).map_err(|e| Error::os(format!("read process file {}", path.display()), e))?;
-        let mut p: Process = config::compat::parse_lenient(&data, |v| config::compat::fix_process(v, "--process"))
-            .map_err(|e| Error::msg(format!("parse process file {}: {e}", path.display())))?;
+        let v: serde_json::Value = serde_json::from_slice(&data).map_err(|e| Error::msg(format!("parse process file {}: {e}", path.display())))?;
+        // config.md "cwd" is REQUIRED (runc: "Cwd property must not be empty").
+        if v.get("cwd").and_then(serde_json::Value::as_str).is_none_or(str::is_empty) {
+            return Err(Error::msg("process.cwd is required").field("--process"));
+        }
+        let mut p: Process = config::compat::parse_lenient(&data, |v| {
+            let mut changed = config::compat::fix_process(v, "--process");
+            // runc runs a process without `user` as uid 0, gid 0 (Go's zero
+            // value), and engines send such files.
+            if let Some(obj) = v.as_object_mut().filter(|o| !o.contains_key("user")) {
+                obj.insert("user".into(), serde_json::json!({"uid": 0, "gid": 0}));
+                changed = true;
+            }
+            changed
+        })
+        .map_err(|e| Error::msg(format!("parse process file {}: {e}", path.display())))?;
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(Error::msg("process.args must hold at least one entry").field("--process"));
         }
@@ -290,9 +298,11 @@ fn build_process(spec: &oci_spec::runtime::Spec, o: &ExecOpts) -> Result<Process
         for c in &o.caps {
             let name = c.to_ascii_uppercase();
             let name = name.strip_prefix("CAP_").unwrap_or(&name).to_string();
-            let cap = Capability::from_str(&name)
-                .or_else(|_| Capability::from_str(&format!("CAP_{name}")))
-                .map_err(|_| Error::msg(format!("unknown capability {c:?}")).field("--cap"))?;
+            // runc warns about a name it does not know and goes on.
+            let Ok(cap) = Capability::from_str(&name).or_else(|_| Capability::from_str(&format!("CAP_{name}"))) else {
+                log::warn!("ignoring unknown capability {c:?} (--cap)");
+                continue;
+            };
             let add = |set: &Option<oci_spec::runtime::Capabilities>| {
                 let mut s = set.clone().unwrap_or_default();
                 s.insert(cap);

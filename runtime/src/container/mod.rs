@@ -23,6 +23,7 @@ mod cgroup_ops;
 mod checkpoint;
 mod create;
 mod exec;
+mod exec_cgroups;
 mod init;
 mod ops;
 mod wait;

@@ -324,6 +324,8 @@ pub struct RunOpts {
     pub detach: bool,
     /// `--keep`: do not delete the container after it exits.
     pub keep: bool,
+    /// `--no-subreaper`: leave the container's orphans to our own reaper.
+    pub no_subreaper: bool,
 }
 
 /// `berth run`: create, start, and (unless detached) wait, forwarding
@@ -334,7 +336,7 @@ pub fn run(root: &Root, mut o: CreateOpts, r: RunOpts) -> Result<i32> {
     if matches!(o.console, Console::None) && !r.detach {
         o.console = Console::Proxy;
     }
-    if !r.detach {
+    if !r.detach && !r.no_subreaper {
         // Orphans of the container (without a pid namespace) come to us.
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
