@@ -95,6 +95,11 @@ pub struct State {
     /// in the runtime's namespace, for `delete` to take down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_mounts: Option<HostMounts>,
+    /// Only in the record `create` writes before it makes anything (see
+    /// docs/ARCHITECTURE.md "Crash safety"): the pid and start time of the
+    /// `berth create` at work. Gone from the final state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<(i32, u64)>,
 }
 
 /// The mounts of a container that has no mount namespace of its own (see
@@ -310,15 +315,22 @@ impl State {
         matches!(proc_stat(self.pid), Some((start, st)) if start == self.pid_start && st != b'Z' && st != b'X')
     }
 
-    /// The current status, derived from the process and the gate.
+    /// The current status, derived from the process and the gate. A
+    /// container whose `create` has not finished is `creating` while that
+    /// create or the init lives, else `stopped` (never to become created:
+    /// `delete` cleans it up).
     pub fn status(&self, dir: &Path) -> Status {
+        if let Some((pid, start)) = self.creator {
+            let creator_alive = matches!(proc_stat(pid), Some((s, st)) if s == start && st != b'Z' && st != b'X');
+            return if creator_alive || (self.pid > 0 && self.init_alive()) { Status::Creating } else { Status::Stopped };
+        }
         if self.pid <= 0 || !self.init_alive() {
             return Status::Stopped;
         }
         if crate::cgroups::is_frozen(&self.cgroup_paths) {
             return Status::Paused;
         }
-        if dir.join(EXEC_FIFO).exists() {
+        if init_waits_on_gate(&dir.join(EXEC_FIFO)) {
             return Status::Created;
         }
         Status::Running
@@ -343,6 +355,23 @@ impl State {
         }
         v
     }
+}
+
+/// Whether the init still holds the start gate open (it does until it
+/// execs). A gate left behind by a `start` killed after releasing the init
+/// has no reader any more (ENXIO): the container runs.
+fn init_waits_on_gate(fifo: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(fifo.as_os_str().as_bytes()) else { return false };
+    // SAFETY: `c` is NUL-terminated. A non-blocking write-only open of a
+    // FIFO neither blocks nor wakes its reader; it is closed at once.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: fd was just returned to us.
+    unsafe { libc::close(fd) };
+    true
 }
 
 /// The user name owning a path (for `list`'s OWNER column), or the uid.

@@ -186,6 +186,15 @@ fn kv_file(dir: &Path, f: &str) -> BTreeMap<String, u64> {
     kv(&read(dir, f).unwrap_or_default())
 }
 
+/// How many processes the OOM killer ended in the memory cgroup among
+/// `paths` ("oom_kill" of memory.oom_control on v1, memory.events on v2).
+pub fn oom_kills(paths: &[std::path::PathBuf]) -> u64 {
+    paths
+        .iter()
+        .map(|d| kv_file(d, "memory.oom_control").get("oom_kill").copied().unwrap_or(0) + kv_file(d, "memory.events").get("oom_kill").copied().unwrap_or(0))
+        .sum()
+}
+
 fn list(dir: &Path, f: &str) -> Vec<u64> {
     read(dir, f).map(|s| s.split_whitespace().filter_map(|x| x.parse().ok()).collect()).unwrap_or_default()
 }

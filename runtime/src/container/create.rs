@@ -98,9 +98,20 @@ pub fn create(root: &Root, o: CreateOpts) -> Result<Created> {
     };
     let locked = root.create_container_dir(&o.id)?;
     let mut guard = Cleanup { locked: &locked, placement: Some(&placement), pid: 0, host_mounts: below.map(|b| (bundle.rootfs.as_path(), b)) };
+    // Intent first: from here on everything create makes (cgroups, the
+    // init, mounts in our namespace) is named by a record on disk before it
+    // exists, so that `delete --force` finds it whenever create is killed.
+    locked.save_config(&bundle.raw)?;
+    let mut st = new_state(&o.id, 0, 0, &bundle, placement.paths(), plan.new_pidns);
+    st.host_mounts = below.map(|below| state::HostMounts { below, ours: 0 });
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
+    st.creator = Some((me, state::proc_stat(me).map_or(0, |s| s.0)));
+    locked.save(&st)?;
     let extras = InitExtras { seccomp: filter.as_ref(), lsm: &lsm_writes, mount_context: mount_context.as_deref() };
     let mut proxy = None;
-    let pid = build(&o, &bundle, &plan, &placement, &locked, terminal, extras, &mut proxy, &mut guard).map_err(|e| e.context(format!("create {}", o.id)))?;
+    let pid =
+        build(&o, &bundle, &plan, &placement, &locked, &mut st, terminal, extras, &mut proxy, &mut guard).map_err(|e| e.context(format!("create {}", o.id)))?;
     guard.disarm();
     Ok(Created { pid, proxy })
 }
@@ -182,6 +193,7 @@ fn build(
     plan: &Plan,
     placement: &Placement,
     locked: &Locked,
+    st: &mut State,
     terminal: bool,
     extras: InitExtras,
     proxy: &mut Option<OwnedFd>,
@@ -251,6 +263,12 @@ fn build(
     let (pid, in_v2) = clone_init(plan, linux, &ctx)?;
     log::debug!("create {}: init is pid {pid}{}", o.id, if in_v2 { ", born in its cgroup2 directory" } else { "" });
     guard.pid = pid;
+    // Recorded before Go, so before the init can drop its parent-death
+    // signal: a create killed from here on leaves an init `delete --force`
+    // can find (pid and start time: never another process).
+    st.pid = pid;
+    st.pid_start = state::proc_stat(pid).map_or(0, |s| s.0);
+    locked.save(st)?;
     drop(child_chan);
     drop(gate);
     drop(console);
@@ -270,9 +288,10 @@ fn build(
     }
     drop(born);
     // The init gave up first if a send fails: its own message says why.
+    // Without a message, how it ended says more than our failed send.
     let init_error = |e: Error| match parent_chan.recv() {
         Ok(Some(Msg::Error(m))) => Error::msg(m),
-        _ => e,
+        _ => peek_death(pid).map_or(e, |status| death_error(status, placement, spec)),
     };
     if plan.userns {
         // Bind sources, looked up with our credentials, not the
@@ -314,27 +333,27 @@ fn build(
             Some(m) => return Err(Error::msg(format!("unexpected {m:?} from the container's init"))),
             None => {
                 // Reaped now: the guard must not signal a pid that may be reused.
-                let e = init_died(pid);
+                let e = init_died(pid, placement, spec);
                 guard.pid = 0;
                 return Err(e);
             }
         }
     }
 
-    let Some((pid_start, _)) = state::proc_stat(pid) else {
-        let e = init_died(pid);
+    if state::proc_stat(pid).is_none_or(|(start, _)| start != st.pid_start) {
+        let e = init_died(pid, placement, spec);
         guard.pid = 0;
         return Err(e);
-    };
-    let mut st = new_state(&o.id, pid, pid_start, bundle, placement.paths(), plan.new_pidns);
+    }
     if let Some(below) = guard.host_mounts.map(|(_, b)| b) {
         // The init waits on the gate: what is on the rootfs path now is
         // the bind it made.
         let ours = rootfs::inherited::mount_id(&bundle.rootfs).map_err(|e| Error::os(format!("find the mount of {}", bundle.rootfs.display()), e))?;
         st.host_mounts = Some(state::HostMounts { below, ours });
     }
-    locked.save_config(&bundle.raw)?;
-    locked.save(&st)?;
+    st.creator = None;
+    st.created = crate::logging::rfc3339(std::time::SystemTime::now());
+    locked.save(st)?;
     log::debug!("create {}: created, init {pid} waits on the start gate", o.id);
     if let Some(p) = &o.pid_file {
         write_pid_file(p, pid)?;
@@ -362,6 +381,7 @@ pub(crate) fn new_state(id: &str, pid: i32, pid_start: u64, bundle: &Bundle, cgr
             poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
         },
         host_mounts: None,
+        creator: None,
     }
 }
 
@@ -376,20 +396,53 @@ pub(crate) fn hand_listener(spec: &oci_spec::runtime::Spec, chan: &sync::Channel
 }
 
 /// The init closed the socket before Ready: collect its status for the message.
-fn init_died(pid: i32) -> Error {
+/// Reap the init that ended during setup and say how it ended.
+fn init_died(pid: i32, placement: &Placement, spec: &oci_spec::runtime::Spec) -> Error {
     let mut status = 0;
     // SAFETY: waitpid on our own child with a valid status pointer.
     let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-    let how = if r != pid {
-        String::new()
-    } else if libc::WIFEXITED(status) {
-        format!(" with status {}", libc::WEXITSTATUS(status))
-    } else if libc::WIFSIGNALED(status) {
-        format!(" (killed by signal {})", libc::WTERMSIG(status))
-    } else {
-        String::new()
-    };
-    Error::msg(format!("the container's init exited during setup{how}"))
+    if r != pid {
+        return Error::msg("the container's init exited during setup");
+    }
+    death_error(status, placement, spec)
+}
+
+/// The wait status of the init if it has ended, without reaping it (the
+/// clean-up guard does): it closed its end of the socket, so it is ending;
+/// a second is plenty.
+fn peek_death(pid: i32) -> Option<libc::c_int> {
+    for _ in 0..100 {
+        // SAFETY: a zeroed siginfo_t is a valid output buffer for waitid.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid on our own child with a valid output buffer.
+        let r = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT | libc::WNOHANG) };
+        // SAFETY: waitid filled `info` (si_pid 0 if the child has not ended).
+        let (who, code, value) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
+        if r == 0 && who == pid {
+            return Some(if code == libc::CLD_EXITED { (value & 0xff) << 8 } else { value & 0x7f });
+        }
+        if r != 0 {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    None
+}
+
+/// How the init ended during setup, as an error; a SIGKILL from the OOM
+/// killer names the memory limit that was too small.
+fn death_error(status: libc::c_int, placement: &Placement, spec: &oci_spec::runtime::Spec) -> Error {
+    if libc::WIFEXITED(status) {
+        return Error::msg(format!("the container's init exited during setup with status {}", libc::WEXITSTATUS(status)));
+    }
+    let sig = libc::WTERMSIG(status);
+    if sig == libc::SIGKILL && cgroups::stats::oom_kills(&placement.paths()) > 0 {
+        let limit = spec.linux().as_ref().and_then(|l| l.resources().as_ref()).and_then(|r| r.memory().as_ref()).and_then(|m| m.limit());
+        let what = limit.map_or_else(|| "the memory limit".to_string(), |l| format!("the memory limit of {l} bytes"));
+        return Error::msg(format!("the container's init was killed by the OOM killer during setup: {what} is too small to set the container up"))
+            .field("linux.resources.memory.limit");
+    }
+    Error::msg(format!("the container's init was killed by signal {sig} during setup"))
 }
 
 /// The state document hooks get on stdin.

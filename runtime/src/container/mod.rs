@@ -5,17 +5,19 @@
 //! init; from then on the two talk over a socketpair ([`crate::sync`]):
 //!
 //! 1. parent: validate the id and config, open namespace paths, make the
-//!    state directory, the cgroup directories, the start gate (a FIFO);
+//!    state directory and write the record of what is to come (saved
+//!    config, provisional state), then the cgroup directories, the start
+//!    gate (a FIFO);
 //! 2. parent: enter a joined pid/time namespace or create the time namespace
 //!    (they apply to children), then clone the init with every new namespace;
-//! 3. parent: write id maps and oom_score_adj, put the init in its cgroup,
-//!    send Go;
+//! 3. parent: record the init's pid and start time, write id maps and
+//!    oom_score_adj, put the init in its cgroup, send Go;
 //! 4. init ([`init`]): join namespaces, unshare the cgroup namespace, set up
 //!    mounts, ask for the prestart/createRuntime hooks, run createContainer
 //!    hooks, pivot_root, sysctls, hostname, console, masked and read-only
 //!    paths, cwd, rlimits and process attributes, look up the executable,
 //!    drop to the user and capabilities, report Ready and block on the gate;
-//! 5. parent: write the pid file and the state, return.
+//! 5. parent: write the final state and the pid file, return.
 //!
 //! `start` opens the gate; the init runs startContainer hooks and execs.
 
@@ -26,6 +28,7 @@ mod exec;
 mod exec_cgroups;
 mod init;
 mod ops;
+mod recover;
 mod wait;
 
 pub use cgroup_ops::{events, parse_duration, pause, ps, resume, update, PsFormat, UpdateArgs};

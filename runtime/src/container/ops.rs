@@ -211,9 +211,11 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     };
     let st = match locked.load(id) {
         Ok(st) => st,
-        // A directory without a state file is a create that died half-way.
+        // A directory without a state file is a create that died before
+        // making anything (it writes the state first).
         Err(e) if e.is_not_found() => return locked.remove(),
-        Err(e) => return Err(e),
+        Err(e) if force => return super::recover::delete_damaged(&locked, id, e),
+        Err(e) => return Err(e.context(format!("delete {id} (delete --force removes a container whose state is damaged)"))),
     };
     let status = st.status(&locked.dir);
     log::debug!("delete {id}: status {}, force {force}", status.as_str());
@@ -248,18 +250,22 @@ fn stop(st: &State) -> Result<()> {
 /// Remove what a stopped container holds: remaining processes, cgroups,
 /// then poststop hooks and the state directory.
 fn destroy(locked: &Locked, st: &State) -> Result<()> {
-    if !st.own_pidns {
-        signal_cgroup(st, libc::SIGKILL);
-    }
+    // Everything in the container's cgroups, not only what the recorded
+    // pid led to: a damaged state's pid may be somebody else's by now.
+    super::recover::kill_members(&st.cgroup_paths)?;
     if let Some(m) = st.host_mounts {
         // Mounts made in our namespace (no mount namespace of its own).
-        crate::rootfs::inherited::unmount_stack(&st.rootfs, m.below, Some(m.ours))
+        // `ours` is 0 in the record of a create that did not finish.
+        crate::rootfs::inherited::unmount_stack(&st.rootfs, m.below, Some(m.ours).filter(|o| *o != 0))
             .map_err(|e| Error::os(format!("unmount the mounts of container {} on {}", st.id, st.rootfs.display()), e))?;
     }
-    let res = cgroups::remove(&st.cgroup_paths);
-    hooks::run_all_warn("poststop", &st.hooks.poststop, &oci_state(st, Status::Stopped));
-    locked.remove()?;
-    res
+    // A cgroup that cannot go still holds something of the container's:
+    // the state stays, so that a later `delete --force` can find it.
+    cgroups::remove(&st.cgroup_paths)?;
+    if st.creator.is_none() {
+        hooks::run_all_warn("poststop", &st.hooks.poststop, &oci_state(st, Status::Stopped));
+    }
+    locked.remove()
 }
 
 /// Output format of `list`.
@@ -275,7 +281,14 @@ pub enum ListFormat {
 pub fn list(root: &Root, format: ListFormat, quiet: bool) -> Result<String> {
     let mut rows = Vec::new();
     for id in root.ids()? {
-        let Ok(st) = root.load(&id) else { continue };
+        let st = match root.load(&id) {
+            Ok(st) => st,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => {
+                rows.push(super::recover::damaged_row(root, &id, &e));
+                continue;
+            }
+        };
         let dir = root.container_dir(&id);
         rows.push(st.to_oci(st.status(&dir), &state::owner_of(&dir)));
     }

@@ -1,0 +1,73 @@
+//! A container whose state file cannot be read (truncated, garbage, a
+//! disk that filled): `list` still shows it and `delete --force` still
+//! removes it, from what remains. The cgroups come from the config create
+//! saved beside the state (written before the state, so it is there
+//! whenever a state is); the processes from membership of those cgroups,
+//! never from a pid that may by now belong to someone else. See
+//! docs/ARCHITECTURE.md "Crash safety".
+
+use crate::cgroups;
+use crate::error::{Error, Result};
+use crate::state::{self, Locked, Root};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The container's cgroup directories, from the config saved in `dir`.
+fn cgroup_paths(dir: &Path, id: &str) -> Result<Vec<PathBuf>> {
+    let spec = crate::config::load_saved(dir, Path::new("/nonexistent: the saved config is all there is"))?;
+    let cg = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
+    Ok(cgroups::resolve(cg, id)?.paths())
+}
+
+/// SIGKILL every process in `paths` (thawed first) until none is left, or
+/// fail after a few seconds.
+pub(super) fn kill_members(paths: &[PathBuf]) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let pids = cgroups::procs(paths);
+        if pids.is_empty() {
+            return Ok(());
+        }
+        cgroups::freezer::thaw_paths(paths);
+        for pid in &pids {
+            // SAFETY: kill with a pid read from the container's own cgroup.
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::msg(format!("processes {pids:?} in the container's cgroups did not die within 5s of SIGKILL")));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `delete --force` of a container whose state could not be read (`why`).
+pub(super) fn delete_damaged(locked: &Locked, id: &str, why: Error) -> Result<()> {
+    log::warn!("delete {id}: {why}; recovering from the saved config");
+    match cgroup_paths(&locked.dir, id) {
+        Ok(paths) => {
+            kill_members(&paths)?;
+            // A cgroup that cannot go keeps the state dir, for another try.
+            cgroups::remove(&paths)?;
+        }
+        Err(e) => log::warn!("delete {id}: no cgroups to clean ({e})"),
+    }
+    locked.remove()
+}
+
+/// `list`'s row for a container whose state could not be read: running if
+/// its cgroups hold processes, else stopped, with the reason in "error".
+pub(super) fn damaged_row(root: &Root, id: &str, why: &Error) -> serde_json::Value {
+    let dir = root.container_dir(id);
+    let alive = cgroup_paths(&dir, id).is_ok_and(|p| !cgroups::procs(&p).is_empty());
+    serde_json::json!({
+        "ociVersion": "",
+        "id": id,
+        "pid": 0,
+        "status": if alive { "running" } else { "stopped" },
+        "bundle": "",
+        "rootfs": "",
+        "created": "",
+        "owner": state::owner_of(&dir),
+        "error": format!("{why}; `delete --force {id}` removes what is left"),
+    })
+}
