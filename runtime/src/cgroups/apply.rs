@@ -177,10 +177,43 @@ pub fn apply_config(p: &Placement, linux: Option<&oci_spec::runtime::Linux>) -> 
     p.apply(r, Mode::Create)
 }
 
+/// `linux.resources.unified` names cgroup2 files. On a host with v1
+/// hierarchies a key whose controller is bound to a v1 hierarchy there
+/// (`memory.max` where memory is v1) cannot be carried out: cgroup2 never
+/// sees that controller. Such a key is an invalid configuration, named in
+/// the error; so is any key where no cgroup2 is mounted. Keys of core files
+/// (`cgroup.*`) and of controllers only cgroup2 offers are allowed.
+/// runc 1.1 refuses `unified` outright unless the host is pure cgroup2.
+pub fn check_unified(p: &Placement, r: &LinuxResources) -> Result<()> {
+    let Some(keys) = r.unified().as_ref().filter(|u| !u.is_empty()) else { return Ok(()) };
+    let mut keys: Vec<&String> = keys.keys().collect();
+    keys.sort();
+    for k in keys {
+        let f = format!("linux.resources.unified.{k}");
+        if p.v2().is_none() {
+            return Err(Error::msg(format!("invalid configuration: cannot use unified key {k}: no cgroup2 hierarchy is mounted on this host")).field(f));
+        }
+        let ctl = k.split('.').next().unwrap_or("");
+        let v1_name = if ctl == "io" { "blkio" } else { ctl };
+        if ctl == "cgroup" || !p.has_v1() {
+            continue;
+        }
+        if let Some((h, _)) = p.dirs.iter().find(|(h, _)| !h.v2 && h.controllers.iter().any(|c| c == v1_name)) {
+            let msg = format!(
+                "invalid configuration: cannot use unified key {k}: the {ctl} controller is a cgroup v1 hierarchy on this host ({})",
+                h.mountpoint.display()
+            );
+            return Err(Error::msg(msg).field(f));
+        }
+    }
+    Ok(())
+}
+
 /// v1 or hybrid host: every controller where its v1 hierarchy is mounted;
 /// controllers without one (hugetlb on the test machine) and `unified` keys
 /// in the cgroup2 directory, if it offers them.
 fn apply_hybrid(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<()> {
+    check_unified(p, r)?;
     let mut writes = v1::plan(r)?;
     let rules = match mode {
         Mode::Create => devices::rules(r.devices().as_deref())?,
@@ -348,6 +381,24 @@ mod tests {
         assert_eq!(files, ["hugetlb.2MB.rsvd.max", "hugetlb.2MB.max"]);
         assert_eq!(fs::read_to_string(d.join("devices.allow")).unwrap(), "c 1:3 rwmc 1:5 rwm");
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn unified_keys_of_v1_controllers_are_refused() {
+        use super::super::Hierarchy;
+        let v1 = |c: &str| (Hierarchy { mountpoint: format!("/sys/fs/cgroup/{c}").into(), controllers: vec![c.into()], v2: false }, "/x".into());
+        let v2 = (Hierarchy { mountpoint: "/sys/fs/cgroup/unified".into(), controllers: vec![], v2: true }, "/y".into());
+        let hybrid = Placement { dirs: vec![v1("memory"), v1("blkio"), v2.clone()] };
+        let res = |k: &str| -> LinuxResources { serde_json::from_value(serde_json::json!({"unified": {k: "1"}})).unwrap() };
+        let e = check_unified(&hybrid, &res("memory.max")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("linux.resources.unified.memory.max"));
+        assert!(e.to_string().starts_with("invalid configuration: cannot use unified key memory.max"), "{e}");
+        assert!(check_unified(&hybrid, &res("io.max")).is_err(), "io is blkio on v1");
+        check_unified(&hybrid, &res("hugetlb.2MB.max")).unwrap();
+        check_unified(&hybrid, &res("cgroup.max.depth")).unwrap();
+        check_unified(&Placement { dirs: vec![v2] }, &res("memory.max")).unwrap();
+        let e = check_unified(&Placement { dirs: vec![v1("memory")] }, &res("cgroup.max.depth")).unwrap_err();
+        assert!(e.to_string().contains("no cgroup2 hierarchy"), "{e}");
     }
 
     #[test]

@@ -88,6 +88,68 @@ pub fn thaw_paths(paths: &[PathBuf]) {
     }
 }
 
+/// Thaw every frozen cgroup of the container's trees, top-down, without
+/// waiting (before removing them: a task frozen in a cgroup of its own
+/// below the container's, which thawing the container's does not reach on
+/// v1, handles SIGKILL only once thawed).
+pub fn thaw_tree(paths: &[PathBuf]) {
+    for dir in paths {
+        for d in super::tree::walk(dir) {
+            if fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED") {
+                let _ = write_existing(&d.join("freezer.state"), "THAWED");
+            }
+            if fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1") {
+                let _ = write_existing(&d.join("cgroup.freeze"), "0");
+            }
+        }
+    }
+}
+
+/// Why a process entering the container's cgroups would be frozen at once,
+/// if it would: the v1 freezer directory or the cgroup2 directory is frozen
+/// (or freezing), by itself or through an ancestor. A directory that does
+/// not exist yet would inherit the state of its nearest existing ancestor,
+/// so that one is asked. The hierarchy's root cannot be frozen.
+///
+/// Creating into such a cgroup would hang: the init freezes on entry and
+/// never reports back.
+pub fn frozen_at_entry(p: &Placement) -> Option<String> {
+    for (h, dir) in &p.dirs {
+        let v1_freezer = !h.v2 && h.controllers.iter().any(|c| c == "freezer");
+        if !(v1_freezer || h.v2) {
+            continue;
+        }
+        let mut d = dir.as_path();
+        while d != h.mountpoint && d.starts_with(&h.mountpoint) {
+            let state = if v1_freezer { v1_state(d) } else { v2_state(d) };
+            match state {
+                Some(None) => break,
+                Some(Some(s)) if d == dir => return Some(format!("{} is {s}", d.display())),
+                Some(Some(s)) => return Some(format!("{} does not exist and its parent {} is {s}", dir.display(), d.display())),
+                None => d = d.parent().unwrap_or(&h.mountpoint),
+            }
+        }
+    }
+    None
+}
+
+/// v1: None if `d` does not exist; Some(None) if thawed; else the state.
+fn v1_state(d: &Path) -> Option<Option<String>> {
+    let s = fs::read_to_string(d.join("freezer.state")).ok()?;
+    Some(Some(s.trim().to_string()).filter(|s| s != "THAWED"))
+}
+
+/// cgroup2: None if `d` does not exist; Some(None) if not frozen (by
+/// itself: cgroup.freeze, or by an ancestor: "frozen 1" in cgroup.events).
+fn v2_state(d: &Path) -> Option<Option<String>> {
+    let freeze = fs::read_to_string(d.join("cgroup.freeze")).ok()?;
+    if freeze.trim() == "1" {
+        return Some(Some("frozen (cgroup.freeze 1)".into()));
+    }
+    let events = fs::read_to_string(d.join("cgroup.events")).unwrap_or_default();
+    Some(events.lines().any(|l| l.trim() == "frozen 1").then(|| "frozen by an ancestor (cgroup.events: frozen 1)".to_string()))
+}
+
 /// Whether the container is frozen, from the directories in its state.
 /// The v1 freezer is preferred, as in [`set`].
 pub fn is_frozen(paths: &[PathBuf]) -> bool {

@@ -12,6 +12,8 @@
 //! is set where it is mounted (v1 first, the unified tree for controllers
 //! only it offers, such as hugetlb on this project's test machine). The
 //! freezer ([`freezer`]) and statistics ([`stats`]) read the same layout.
+//! A container's cgroup is a tree ([`tree`]): what it makes below its own
+//! directory is listed, signalled, thawed and removed with it.
 //! [`Manager`] is the interface the container code uses, so a systemd
 //! driver can take the cgroupfs driver's place later.
 
@@ -20,6 +22,8 @@ pub mod devices;
 pub mod entry;
 pub mod freezer;
 pub mod stats;
+pub mod stats_cpuset;
+pub mod tree;
 pub mod v1;
 pub mod v2;
 
@@ -150,28 +154,62 @@ pub struct Placement {
 
 /// Resolve `linux.cgroupsPath` for every hierarchy: absolute paths are taken
 /// from each hierarchy's root, relative ones (and the default, the id) from
-/// the caller's own cgroup, as runc's cgroupfs driver does.
+/// the caller's own cgroup, as runc's cgroupfs driver does. On a pure
+/// cgroup2 host a relative path starts at the parent of the caller's own
+/// cgroup (runc's rule there: the caller's cgroup holds the caller, and a
+/// cgroup2 directory with processes cannot delegate controllers to a child).
+/// The path is cleaned as runc cleans it: `.` and `..` are resolved
+/// lexically and can never climb above the starting point.
 pub fn resolve(cgroups_path: Option<&Path>, id: &str) -> Result<Placement> {
     let mountinfo = crate::procfs::read_small("/proc/self/mountinfo").map_err(|e| Error::os("read /proc/self/mountinfo", e))?;
     let own = crate::procfs::read_small("/proc/self/cgroup").unwrap_or_default();
-    let rel = cgroups_path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(id));
-    if rel.components().any(|c| c == std::path::Component::ParentDir) {
-        return Err(Error::msg(format!("cgroupsPath {} must not contain \"..\"", rel.display())).field("linux.cgroupsPath"));
+    let given = cgroups_path.filter(|p| !p.as_os_str().is_empty());
+    let rel = clean_path(given.unwrap_or(Path::new(id)));
+    if rel.as_os_str().is_empty() || rel == Path::new("/") {
+        let shown = given.map_or_else(|| id.to_string(), |p| p.display().to_string());
+        return Err(Error::msg(format!("cgroupsPath {shown:?} names the root cgroup, which a container cannot own")).field("linux.cgroupsPath"));
     }
     let hs = parse_mountinfo(&mountinfo);
     if hs.is_empty() {
         return Err(Error::msg("no cgroup hierarchy is mounted on this host"));
     }
+    let pure_v2 = hs.iter().all(|h| h.v2);
     let dirs = hs
         .into_iter()
         .map(|h| {
-            let inner = if rel.is_absolute() { rel.clone() } else { own_path(&own, &h).join(&rel) };
+            let inner = if rel.is_absolute() {
+                rel.clone()
+            } else {
+                let base = own_path(&own, &h);
+                let base = if pure_v2 { base.parent().map(Path::to_path_buf).unwrap_or(base) } else { base };
+                base.join(&rel)
+            };
             let inner = inner.strip_prefix("/").unwrap_or(&inner).to_path_buf();
             let dir = h.mountpoint.join(inner);
             (h, dir)
         })
         .collect();
     Ok(Placement { dirs })
+}
+
+/// runc's CleanPath: `.` and `..` resolved lexically, `..` stopping at the
+/// start (so "a/../../b" is "b" and "/../x" is "/x"); an absolute path
+/// stays absolute, a relative one relative.
+pub fn clean_path(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => parts.push(n),
+            Component::ParentDir => {
+                parts.pop();
+            }
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    let mut out = if p.is_absolute() { PathBuf::from("/") } else { PathBuf::new() };
+    out.extend(parts);
+    out
 }
 
 impl Placement {
@@ -210,6 +248,21 @@ impl Placement {
     /// The directories, as stored in the state.
     pub fn paths(&self) -> Vec<PathBuf> {
         self.dirs.iter().map(|(_, d)| d.clone()).collect()
+    }
+
+    /// Look at directories that exist before the container does: refuse a
+    /// frozen one (the init would freeze on entry and `create` would hang;
+    /// runc: "container's cgroup unexpectedly frozen"), and warn about
+    /// processes already in them (runc 1.1 warns the same and goes on).
+    /// Costs one failed open per hierarchy when nothing exists yet.
+    pub fn check_existing(&self) -> Result<()> {
+        if let Some(why) = freezer::frozen_at_entry(self) {
+            return Err(Error::msg(format!("container's cgroup unexpectedly frozen: {why}")).field("linux.cgroupsPath"));
+        }
+        if let Some((dir, n)) = self.dirs.iter().find_map(|(_, d)| tree::pids_below(d).map(|p| (d, p.len())).filter(|(_, n)| *n > 0)) {
+            log::warn!("container's cgroup is not empty: {n} process(es) found in {}", dir.display());
+        }
+        Ok(())
     }
 
     /// Create every directory (parents included). A cpuset directory starts
@@ -265,14 +318,15 @@ fn mkdir_levels(mountpoint: &Path, dir: &Path, cpuset: bool) -> Result<()> {
     // needless mkdir of a cgroup directory is a syscall on every create.
     let err = |e| Error::os(format!("create cgroup {}", dir.display()), e).field("linux.cgroupsPath");
     match fs::create_dir(dir) {
-        Ok(()) => init_cpuset(dir, cpuset),
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Ok(()) => init_cpuset(mountpoint, dir, cpuset, true),
+        // Someone else's directory, maybe with an empty cpuset (`mkdir` alone).
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => init_cpuset(mountpoint, dir, cpuset, false),
         Err(e) if e.kind() == ErrorKind::NotFound && dir != mountpoint && dir.starts_with(mountpoint) => {
             let parent = dir.parent().ok_or_else(|| err(e))?;
             mkdir_levels(mountpoint, parent, cpuset)?;
             match fs::create_dir(dir) {
-                Ok(()) => init_cpuset(dir, cpuset),
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+                Ok(()) => init_cpuset(mountpoint, dir, cpuset, true),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => init_cpuset(mountpoint, dir, cpuset, false),
                 Err(e) => Err(err(e)),
             }
         }
@@ -280,52 +334,58 @@ fn mkdir_levels(mountpoint: &Path, dir: &Path, cpuset: bool) -> Result<()> {
     }
 }
 
-/// A v1 cpuset directory starts with empty cpus and mems, which refuses
-/// tasks: give it its parent's.
-fn init_cpuset(dir: &Path, cpuset: bool) -> Result<()> {
-    let Some(parent) = dir.parent().filter(|_| cpuset) else { return Ok(()) };
+/// A v1 cpuset directory starts with empty cpus and mems, and the kernel
+/// refuses tasks (ENOSPC) in a cpuset whose cpus or mems are empty: give an
+/// empty one its parent's, top-down from the first ancestor below the root
+/// that has values, as runc does. Only empty files are written: a cpuset
+/// with no cpus holds no task, so filling it changes nothing for anyone,
+/// and values someone chose are never overwritten.
+/// `fresh`: `dir` was just made, so its files are known to be empty.
+fn init_cpuset(mountpoint: &Path, dir: &Path, cpuset: bool, fresh: bool) -> Result<()> {
+    if !cpuset {
+        return Ok(());
+    }
     for f in ["cpuset.cpus", "cpuset.mems"] {
-        let v = crate::procfs::read_small(parent.join(f)).unwrap_or_default();
-        if !v.bytes().all(|b| b.is_ascii_whitespace()) {
-            fs::write(dir.join(f), &v).map_err(|e| Error::os(format!("initialize {}", dir.join(f).display()), e))?;
-        }
+        fill_cpuset(mountpoint, dir, f, fresh)?;
     }
     Ok(())
 }
 
-/// Remove the container's cgroup directories (the leaves only: parents may
-/// be shared). A cgroup whose last task is still exiting is busy for a
-/// moment, so EBUSY is retried briefly.
+/// The value of `f` in `dir`, after filling it (and its empty ancestors)
+/// from the nearest ancestor that has one.
+fn fill_cpuset(mountpoint: &Path, dir: &Path, f: &str, fresh: bool) -> Result<String> {
+    let empty = |v: &str| v.bytes().all(|b| b.is_ascii_whitespace());
+    let v = if fresh { String::new() } else { crate::procfs::read_small(dir.join(f)).unwrap_or_default() };
+    if !empty(&v) || dir == mountpoint || !dir.starts_with(mountpoint) {
+        return Ok(v);
+    }
+    let Some(parent) = dir.parent() else { return Ok(v) };
+    let from = fill_cpuset(mountpoint, parent, f, false)?;
+    if empty(&from) {
+        return Ok(v);
+    }
+    fs::write(dir.join(f), &from).map_err(|e| Error::os(format!("initialize {}", dir.join(f).display()), e))?;
+    Ok(from)
+}
+
+/// Remove the container's cgroup directories and every cgroup the
+/// container made below them, deepest first (not their parents: those may
+/// be shared). Every directory is tried; the first error is returned.
 pub fn remove(paths: &[PathBuf]) -> Result<()> {
     let mut first_err = None;
     for dir in paths {
-        let mut tries = 0;
-        loop {
-            match fs::remove_dir(dir) {
-                Ok(()) => break,
-                Err(e) if e.kind() == ErrorKind::NotFound => break,
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 200 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                Err(e) => {
-                    first_err.get_or_insert(Error::os(format!("remove cgroup {}", dir.display()), e));
-                    break;
-                }
-            }
+        if let Err(e) = tree::remove_tree(dir) {
+            first_err.get_or_insert(e);
         }
     }
     first_err.map_or(Ok(()), Err)
 }
 
-/// Pids in the container's cgroup (from the first directory that has them).
+/// Pids in the container's cgroup and the cgroups below it, from the first
+/// directory that exists (each hierarchy holds every process somewhere in
+/// the container's subtree).
 pub fn procs(paths: &[PathBuf]) -> Vec<i32> {
-    for dir in paths {
-        if let Ok(s) = fs::read_to_string(dir.join("cgroup.procs")) {
-            return s.lines().filter_map(|l| l.trim().parse().ok()).collect();
-        }
-    }
-    Vec::new()
+    paths.iter().find_map(|d| tree::pids_below(d)).unwrap_or_default()
 }
 
 /// Whether the freezer holds the container frozen (v1 freezer.state, or
@@ -380,6 +440,66 @@ mod tests {
         assert_eq!(own_path(pc, &hs[1]), Path::new("/sd"));
         assert_eq!(own_path(pc, &hs[2]), Path::new("/c"));
         assert_eq!(own_path(pc, &hs[3]), Path::new("/process_api/x"));
+    }
+
+    #[test]
+    fn paths_are_cleaned_as_runc_does() {
+        assert_eq!(clean_path(Path::new("/a/../../b/./c/")), Path::new("/b/c"));
+        assert_eq!(clean_path(Path::new("rel/../../x")), Path::new("x"));
+        assert_eq!(clean_path(Path::new("a//b")), Path::new("a/b"));
+        assert_eq!(clean_path(Path::new("/..")), Path::new("/"));
+        assert_eq!(clean_path(Path::new("..")), Path::new(""));
+    }
+
+    /// A fake v1 cpuset tree: the root has values, "mid" was made with
+    /// mkdir alone (empty), the leaf is new; values set by someone stay.
+    #[test]
+    fn empty_cpusets_are_filled_top_down() {
+        let root = std::env::temp_dir().join(format!("berth-cpuset-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let leaf = root.join("mid/leaf");
+        fs::create_dir_all(&leaf).unwrap();
+        for (d, cpus) in [(&root, "0-1\n"), (&root.join("mid"), "\n"), (&leaf, "")] {
+            fs::write(d.join("cpuset.cpus"), cpus).unwrap();
+            fs::write(d.join("cpuset.mems"), if d == &root { "0\n" } else { "" }).unwrap();
+        }
+        init_cpuset(&root, &leaf, true, true).unwrap();
+        assert_eq!(fs::read_to_string(root.join("mid/cpuset.cpus")).unwrap(), "0-1\n");
+        assert_eq!(fs::read_to_string(leaf.join("cpuset.cpus")).unwrap(), "0-1\n");
+        assert_eq!(fs::read_to_string(leaf.join("cpuset.mems")).unwrap(), "0\n");
+        fs::write(root.join("mid/cpuset.cpus"), "1").unwrap();
+        fs::write(leaf.join("cpuset.cpus"), "").unwrap();
+        init_cpuset(&root, &leaf, true, false).unwrap();
+        assert_eq!(fs::read_to_string(leaf.join("cpuset.cpus")).unwrap(), "1", "the nearest values win");
+        assert_eq!(fs::read_to_string(root.join("cpuset.cpus")).unwrap(), "0-1\n", "the root is never written");
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn frozen_cgroups_are_found_before_create() {
+        let root = std::env::temp_dir().join(format!("berth-frozen-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("a")).unwrap();
+        fs::write(root.join("a/freezer.state"), "FROZEN\n").unwrap();
+        let h = Hierarchy { mountpoint: root.clone(), controllers: vec!["freezer".into()], v2: false };
+        let p = Placement { dirs: vec![(h, root.join("a/b"))] };
+        let why = freezer::frozen_at_entry(&p).unwrap();
+        assert!(why.contains("a/b does not exist") && why.contains("FROZEN"), "{why}");
+        fs::write(root.join("a/freezer.state"), "THAWED\n").unwrap();
+        assert_eq!(freezer::frozen_at_entry(&p), None);
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        fs::write(root.join("a/b/freezer.state"), "FREEZING\n").unwrap();
+        assert!(freezer::frozen_at_entry(&p).unwrap().ends_with("a/b is FREEZING"));
+        // cgroup2: frozen by itself, or through an ancestor (cgroup.events).
+        let h2 = Hierarchy { mountpoint: root.clone(), controllers: vec![], v2: true };
+        let p2 = Placement { dirs: vec![(h2, root.join("c"))] };
+        fs::create_dir_all(root.join("c")).unwrap();
+        fs::write(root.join("c/cgroup.freeze"), "0\n").unwrap();
+        fs::write(root.join("c/cgroup.events"), "populated 0\nfrozen 1\n").unwrap();
+        assert!(freezer::frozen_at_entry(&p2).unwrap().contains("by an ancestor"));
+        fs::write(root.join("c/cgroup.events"), "populated 0\nfrozen 0\n").unwrap();
+        assert_eq!(freezer::frozen_at_entry(&p2), None);
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Each controller is read where it is mounted: the v1 hierarchy if there is
 //! one, else the container's cgroup2 directory.
 
+pub use super::stats_cpuset::{cpu_list, Cpuset};
 use super::Placement;
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -151,11 +152,18 @@ pub struct Hugetlb {
     pub failcnt: u64,
 }
 
-/// Everything `events --stats` reports.
+/// Intel RDT statistics: Berth has no RDT support, so always empty (runc
+/// prints `{}` where RDT is off).
+#[derive(Debug, Default, Serialize)]
+pub struct IntelRdt {}
+
+/// Everything `events --stats` reports, in runc's key order.
 #[derive(Debug, Default, Serialize)]
 pub struct Stats {
     /// CPU.
     pub cpu: Cpu,
+    /// cpuset.
+    pub cpuset: Cpuset,
     /// Memory.
     pub memory: Memory,
     /// Processes.
@@ -164,14 +172,19 @@ pub struct Stats {
     pub blkio: Blkio,
     /// Huge pages by size ("2MB").
     pub hugetlb: BTreeMap<String, Hugetlb>,
+    /// Intel RDT (always empty).
+    pub intel_rdt: IntelRdt,
+    /// Network interfaces: runc reports them only for containers it set a
+    /// network up for (never, through the OCI runtime CLI): `null`.
+    pub network_interfaces: Option<Vec<()>>,
 }
 
-fn read(dir: &Path, f: &str) -> Option<String> {
+pub(super) fn read(dir: &Path, f: &str) -> Option<String> {
     fs::read_to_string(dir.join(f)).ok()
 }
 
 /// A number; "max" (v2) and v1's "unlimited" near-2^63 read as given.
-fn num(dir: &Path, f: &str) -> u64 {
+pub(super) fn num(dir: &Path, f: &str) -> u64 {
     read(dir, f).and_then(|s| s.trim().parse().ok()).unwrap_or(0)
 }
 
@@ -255,6 +268,7 @@ pub fn collect(p: &Placement) -> Stats {
         _ => {}
     }
     hugetlb(p, &mut s.hugetlb);
+    s.cpuset = super::stats_cpuset::collect(p);
     s
 }
 
@@ -495,6 +509,17 @@ mod tests {
         assert_eq!(v["pids"], serde_json::json!({"current": 3}));
         assert_eq!(v["cpu"]["usage"], serde_json::json!({"kernel": 0, "user": 0}));
         assert!(v["blkio"].as_object().unwrap().is_empty());
+        // Key order as runc prints it (serde_json's Value would sort them).
+        let text = serde_json::to_string(&s).unwrap();
+        let at = |k: &str| text.find(&format!("\"{k}\":")).unwrap();
+        let order = ["cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt", "network_interfaces"].map(at);
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+        assert_eq!(v["intel_rdt"], serde_json::json!({}));
+        assert!(v["network_interfaces"].is_null());
+        assert_eq!(v["cpuset"]["sched_relax_domain_level"], 0);
+        assert!(v["cpuset"].get("cpus").is_none());
+        assert_eq!(cpu_list("0-2,5\n"), [0, 1, 2, 5]);
+        assert!(cpu_list("").is_empty());
     }
 
     /// v2 statistics from a fake cgroup2 directory.

@@ -287,6 +287,10 @@ pub fn ps(root: &Root, id: &str, format: PsFormat, args: &[String]) -> Result<St
     let st = root.load(id)?;
     let pids = crate::cgroups::procs(&st.cgroup_paths);
     if format == PsFormat::Json {
+        // runc prints `null` for no processes (a stopped container).
+        if pids.is_empty() {
+            return Ok("null\n".into());
+        }
         return Ok(format!("{}\n", serde_json::to_string(&pids).unwrap_or_default()));
     }
     let args: Vec<String> = if args.is_empty() { vec!["-ef".into()] } else { args.to_vec() };

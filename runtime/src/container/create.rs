@@ -78,6 +78,12 @@ pub fn create(root: &Root, o: CreateOpts) -> Result<Created> {
     let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let placement = cgroups::resolve(cg_path, &o.id)?;
     log::debug!("create {}: cgroups {:?}", o.id, placement.paths());
+    // Before anything exists: a frozen cgroup would hang the create, and a
+    // unified key the host cannot carry out is refused whole.
+    placement.check_existing()?;
+    if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
+        cgroups::apply::check_unified(&placement, r)?;
+    }
     // LSM labels are checked against the host before anything exists.
     let (lsm_writes, mount_context) = lsm_plan(&bundle.spec)?;
     // Compiled before anything exists: a bad profile leaves nothing behind.

@@ -120,6 +120,14 @@ pub fn exec(root: &Root, id: &str, o: ExecOpts) -> Result<i32> {
         }
     }
     let cgroups = super::exec_cgroups::dirs(&st.cgroup_paths, &o.cgroup)?;
+    // A process entering a frozen cgroup freezes before it reports back:
+    // the exec would hang. `--ignore-paused` asks for exactly that.
+    if !o.ignore_paused {
+        if let Some(why) = crate::cgroups::freezer::frozen_at_entry(&crate::cgroups::Placement::from_paths(&cgroups)?) {
+            let e = Error::msg(format!("cannot exec in container {id}: its cgroup is frozen: {why}"));
+            return Err(if o.cgroup.is_empty() { e } else { e.field("--cgroup") });
+        }
+    }
     // Still alive? (the pid could have been reused since `status` looked)
     if !st.init_alive() {
         return Err(Error::msg(format!("cannot exec in container {id}: it has stopped")));

@@ -187,14 +187,27 @@ pub fn kill(root: &Root, id: &str, sig: Option<libc::c_int>, all: bool) -> Resul
 /// The annotation naming the signal that stops the container.
 const STOP_SIGNAL: &str = "org.opencontainers.image.stopSignal";
 
-/// Signal every process in the container's cgroup.
+/// Signal every process in the container's cgroup and the cgroups below
+/// it. A process may fork while the list is read: the sweep is repeated
+/// until it finds no process it has not signalled (a few rounds at most).
+/// After SIGKILL every frozen cgroup of the tree is thawed, the
+/// container's own and any it froze below it: a frozen task takes SIGKILL
+/// only once thawed.
 fn signal_cgroup(st: &State, sig: libc::c_int) {
-    for pid in cgroups::procs(&st.cgroup_paths) {
-        // SAFETY: kill with a pid read from our container's cgroup.
-        unsafe { libc::kill(pid, sig) };
+    let mut sent: Vec<i32> = Vec::new();
+    for _ in 0..10 {
+        let new: Vec<i32> = cgroups::procs(&st.cgroup_paths).into_iter().filter(|p| !sent.contains(p)).collect();
+        if new.is_empty() {
+            break;
+        }
+        for pid in new {
+            // SAFETY: kill with a pid read from our container's cgroup.
+            unsafe { libc::kill(pid, sig) };
+            sent.push(pid);
+        }
     }
     if sig == libc::SIGKILL {
-        cgroups_thaw(st);
+        cgroups::freezer::thaw_tree(&st.cgroup_paths);
     }
 }
 
@@ -232,7 +245,9 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
 fn stop(st: &State) -> Result<()> {
     if let Some(fd) = init_pidfd(st) {
         let _ = pidfd_signal(&fd, libc::SIGKILL);
-        cgroups_thaw(st);
+        // The whole tree: a task frozen in a cgroup of the container's own
+        // making would hold the pid namespace's teardown up.
+        cgroups::freezer::thaw_tree(&st.cgroup_paths);
         let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: pfd is valid for the call. A pidfd polls readable once the
         // process has exited, reaped or not.

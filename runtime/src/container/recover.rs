@@ -19,8 +19,9 @@ fn cgroup_paths(dir: &Path, id: &str) -> Result<Vec<PathBuf>> {
     Ok(cgroups::resolve(cg, id)?.paths())
 }
 
-/// SIGKILL every process in `paths` (thawed first) until none is left, or
-/// fail after a few seconds.
+/// SIGKILL every process in `paths` and the cgroups below them (every
+/// frozen one thawed first: a frozen task takes SIGKILL only once thawed)
+/// until none is left, or fail after a few seconds.
 pub(super) fn kill_members(paths: &[PathBuf]) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -28,7 +29,7 @@ pub(super) fn kill_members(paths: &[PathBuf]) -> Result<()> {
         if pids.is_empty() {
             return Ok(());
         }
-        cgroups::freezer::thaw_paths(paths);
+        cgroups::freezer::thaw_tree(paths);
         for pid in &pids {
             // SAFETY: kill with a pid read from the container's own cgroup.
             unsafe { libc::kill(*pid, libc::SIGKILL) };
