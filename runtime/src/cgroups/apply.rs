@@ -5,7 +5,7 @@
 //! syscalls), and a failing write names the value and the config field:
 //! `set memory limit 1000 (linux.resources.memory.limit): Device or resource busy`.
 
-use super::{devices, freezer, stats, v1, v2, Placement};
+use super::{bpf, device_update, devices, freezer, stats, v1, v2, Placement};
 use crate::error::{Error, Result};
 use oci_spec::runtime::LinuxResources;
 use std::fs;
@@ -122,9 +122,11 @@ pub fn run_all(dir: &Path, writes: &[Write]) -> Result<()> {
 /// Why resources are applied.
 #[derive(Clone, Copy, Debug)]
 pub enum Mode {
-    /// At create: device rules too.
+    /// At create, into new directories.
     Create,
-    /// `berth update`: device rules are not changed (as with runc).
+    /// `berth update` of a live container: device rules, if given, change
+    /// from the current ones without a window ([`device_update`],
+    /// [`bpf::replace_bpf`]).
     Update,
 }
 
@@ -215,15 +217,17 @@ pub fn check_unified(p: &Placement, r: &LinuxResources) -> Result<()> {
 fn apply_hybrid(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<()> {
     check_unified(p, r)?;
     let mut writes = v1::plan(r)?;
-    let rules = match mode {
-        Mode::Create => devices::rules(r.devices().as_deref())?,
-        Mode::Update => Vec::new(),
-    };
-    let bpf_rules = if p.v1_dir("devices").is_some() {
-        writes.extend(devices::v1_writes(&rules));
-        Vec::new()
-    } else {
-        rules
+    let rules = devices::rules(r.devices().as_deref())?;
+    let bpf_rules = match p.v1_dir("devices") {
+        Some(dir) if !rules.is_empty() => {
+            match mode {
+                Mode::Create => writes.extend(devices::v1_writes(&rules)),
+                Mode::Update => writes.extend(device_update::v1_writes(dir, &rules)?),
+            }
+            Vec::new()
+        }
+        Some(_) => Vec::new(),
+        None => rules,
     };
     // Consecutive writes for one hierarchy go together (the memory/swap
     // ordering needs them side by side).
@@ -260,7 +264,17 @@ fn apply_hybrid(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<()> {
     };
     v2::enable_controllers(mount, dir, &v2_writes)?;
     run_all(dir, &v2_writes)?;
-    skip_rootless_devices("devices", devices::attach_bpf(dir, &bpf_rules))
+    skip_rootless_devices("devices", attach_or_replace(dir, &bpf_rules, mode))
+}
+
+/// The device program for `rules` (none without rules): attached at
+/// create, swapped for the current one at update.
+fn attach_or_replace(dir: &Path, rules: &[devices::Rule], mode: Mode) -> Result<()> {
+    match mode {
+        _ if rules.is_empty() => Ok(()),
+        Mode::Create => bpf::attach_bpf(dir, rules),
+        Mode::Update => bpf::replace_bpf(dir, rules),
+    }
 }
 
 /// Device rules a rootless caller may not set are skipped with a warning,
@@ -283,12 +297,11 @@ fn apply_v2(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<()> {
     let Some((dir, mount)) = p.v2() else { return Ok(()) };
     let mut writes = v2::plan(r)?;
     writes.extend(v2::unified(r)?);
+    // Checked before anything is written.
+    let rules = devices::rules(r.devices().as_deref())?;
     v2::enable_controllers(mount, dir, &writes)?;
     run_all(dir, &writes)?;
-    if let Mode::Create = mode {
-        skip_rootless_devices("devices", devices::attach_bpf(dir, &devices::rules(r.devices().as_deref())?))?;
-    }
-    Ok(())
+    skip_rootless_devices("devices", attach_or_replace(dir, &rules, mode))
 }
 
 /// `r` without the fields whose 0 means "not set" to engines and to runc.

@@ -1,7 +1,7 @@
 //! Device access rules (config-linux.md "Allowed Device list"): v1
 //! `devices.allow`/`devices.deny` writes in rule order, and on cgroup v2 an
 //! eBPF `BPF_PROG_TYPE_CGROUP_DEVICE` program built here instruction by
-//! instruction and attached with raw bpf(2). There is no fallback: a
+//! instruction ([`super::bpf`] loads and attaches it). There is no fallback: a
 //! container that asked for rules gets them enforced or fails.
 //!
 //! The devices every container needs (null, zero, full, tty, random,
@@ -15,8 +15,6 @@
 use super::Write;
 use crate::error::{Error, Result};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
 
 /// One rule: allow or deny `access` ("rwm" subset) to type `kind` ('a', 'c'
 /// or 'b'), major and minor (None = any).
@@ -157,13 +155,13 @@ const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 }
 
 /// bpf_cgroup_dev_ctx: access_type = (access << 16) | type; then major, minor.
-const DEV_BLOCK: i32 = 1;
-const DEV_CHAR: i32 = 2;
-const ACC_MKNOD: i32 = 1;
-const ACC_READ: i32 = 2;
-const ACC_WRITE: i32 = 4;
+pub(crate) const DEV_BLOCK: i32 = 1;
+pub(crate) const DEV_CHAR: i32 = 2;
+pub(crate) const ACC_MKNOD: i32 = 1;
+pub(crate) const ACC_READ: i32 = 2;
+pub(crate) const ACC_WRITE: i32 = 4;
 
-fn access_bits(a: &str) -> i32 {
+pub(crate) fn access_bits(a: &str) -> i32 {
     a.chars()
         .map(|c| match c {
             'm' => ACC_MKNOD,
@@ -193,24 +191,44 @@ pub struct V1State {
 pub fn v1_state(rules: &[Rule]) -> V1State {
     let mut st = V1State { allow_by_default: true, exceptions: Vec::new() };
     for r in rules {
+        st.play(r);
+    }
+    st
+}
+
+impl V1State {
+    /// Take one rule as the v1 kernel takes one write ([`v1_state`]).
+    pub fn play(&mut self, r: &Rule) {
         if r.kind == 'a' {
-            st = V1State { allow_by_default: r.allow, exceptions: Vec::new() };
-            continue;
+            *self = V1State { allow_by_default: r.allow, exceptions: Vec::new() };
+            return;
         }
         let bits = access_bits(&r.access);
         let same = |e: &(char, Option<i64>, Option<i64>, i32)| e.0 == r.kind && e.1 == r.major && e.2 == r.minor;
-        if r.allow == st.allow_by_default {
-            for e in st.exceptions.iter_mut().filter(|e| same(e)) {
+        if r.allow == self.allow_by_default {
+            for e in self.exceptions.iter_mut().filter(|e| same(e)) {
                 e.3 &= !bits;
             }
-            st.exceptions.retain(|e| e.3 != 0);
-        } else if let Some(e) = st.exceptions.iter_mut().find(|e| same(e)) {
+            self.exceptions.retain(|e| e.3 != 0);
+        } else if let Some(e) = self.exceptions.iter_mut().find(|e| same(e)) {
             e.3 |= bits;
         } else {
-            st.exceptions.push((r.kind, r.major, r.minor, bits));
+            self.exceptions.push((r.kind, r.major, r.minor, bits));
         }
     }
-    st
+
+    /// Whether an access (`req`: access bits) to a device passes, decided
+    /// as the v1 kernel decides: under allow-by-default no exception may
+    /// name any requested bit; under deny-by-default one exception must
+    /// grant them all.
+    pub fn allows(&self, kind: char, major: i64, minor: i64, req: i32) -> bool {
+        let mut hits = self.exceptions.iter().filter(|e| e.0 == kind && e.1.is_none_or(|m| m == major) && e.2.is_none_or(|m| m == minor));
+        if self.allow_by_default {
+            !hits.any(|e| e.3 & req != 0)
+        } else {
+            hits.any(|e| req & !e.3 == 0)
+        }
+    }
 }
 
 /// The device program for `rules`, deciding as a v1 cgroup given the same
@@ -263,86 +281,6 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
     p.push(insn(MOV64_K, 0, 0, 0, i32::from(st.allow_by_default)));
     p.push(insn(EXIT, 0, 0, 0, 0));
     p
-}
-
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_PROG_ATTACH: libc::c_long = 8;
-const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
-const BPF_CGROUP_DEVICE: u32 = 6;
-const BPF_F_ALLOW_MULTI: u32 = 2;
-
-/// The leading fields of union bpf_attr for BPF_PROG_LOAD.
-#[repr(C)]
-#[derive(Default)]
-struct ProgLoad {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-}
-
-/// The leading fields of union bpf_attr for BPF_PROG_ATTACH.
-#[repr(C)]
-#[derive(Default)]
-struct ProgAttach {
-    target_fd: u32,
-    attach_bpf_fd: u32,
-    attach_type: u32,
-    attach_flags: u32,
-}
-
-/// Load the program for `rules` and attach it to the cgroup2 directory
-/// `dir`; nothing to do without rules.
-pub fn attach_bpf(dir: &Path, rules: &[Rule]) -> Result<()> {
-    if rules.is_empty() {
-        return Ok(());
-    }
-    let field = "linux.resources.devices";
-    let prog = program(rules);
-    let license = b"Apache-2.0\0";
-    let mut log = vec![0u8; 16 * 1024];
-    let mut name = [0u8; 16];
-    name[..11].copy_from_slice(b"berth_devcg");
-    let attr = ProgLoad {
-        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-        insn_cnt: prog.len() as u32,
-        insns: prog.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        log_level: 1,
-        log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
-        prog_name: name,
-        ..Default::default()
-    };
-    // SAFETY: attr points at valid memory of the given size; the pointers in
-    // it (instructions, license, log buffer) live until the call returns.
-    let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, &attr as *const ProgLoad, std::mem::size_of::<ProgLoad>()) };
-    if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        let text = String::from_utf8_lossy(&log[..log.iter().position(|b| *b == 0).unwrap_or(0)]).trim().to_string();
-        let step = if text.is_empty() { "load the device eBPF program".to_string() } else { format!("load the device eBPF program ({text})") };
-        return Err(Error::os(step, e).field(field));
-    }
-    // SAFETY: fd is a new descriptor owned by nobody else.
-    let prog_fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let cg = std::fs::File::open(dir).map_err(|e| Error::os(format!("open cgroup {}", dir.display()), e).field(field))?;
-    let attr = ProgAttach {
-        target_fd: cg.as_raw_fd() as u32,
-        attach_bpf_fd: prog_fd.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        attach_flags: BPF_F_ALLOW_MULTI,
-    };
-    // SAFETY: attr is valid for the call; both descriptors are open.
-    if unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_ATTACH, &attr as *const ProgAttach, std::mem::size_of::<ProgAttach>()) } != 0 {
-        return Err(Error::last(format!("attach the device eBPF program to {}", dir.display())).field(field));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -496,66 +434,5 @@ mod tests {
         assert_eq!(eval(&p, DEV_BLOCK, ACC_READ | ACC_WRITE, 7, 0), 0);
         // mknod of any block device is among the defaults.
         assert_eq!(eval(&p, DEV_BLOCK, ACC_MKNOD, 7, 0), 1);
-    }
-
-    /// Removes the test cgroup even when the test fails.
-    struct TempCgroup(std::path::PathBuf);
-    impl Drop for TempCgroup {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir(&self.0);
-        }
-    }
-
-    /// The program attached for real to a cgroup2 directory of our own
-    /// (under /berth-test): a process in it may open /dev/zero, not /dev/null.
-    #[test]
-    fn bpf_program_enforced_on_cgroup2() {
-        let mounts = crate::procfs::read_small("/proc/self/mountinfo").unwrap_or_default();
-        let Some(h) = super::super::parse_mountinfo(&mounts).into_iter().find(|h| h.v2) else {
-            eprintln!("SKIP: no cgroup2 mounted");
-            return;
-        };
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("SKIP: needs root");
-            return;
-        }
-        let dir = h.mountpoint.join("berth-test").join(format!("unit-bpf-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let cg = TempCgroup(dir.clone());
-        let deny_null = [rule(false, 'a', None, None, "rwm"), rule(true, 'c', Some(1), Some(5), "rwm"), rule(true, 'c', Some(1), Some(3), "w")];
-        attach_bpf(&dir, &deny_null).unwrap();
-        let procs = std::ffi::CString::new(dir.join("cgroup.procs").into_os_string().into_encoded_bytes()).unwrap();
-        // SAFETY: the child only makes raw syscalls on data prepared before
-        // the fork, then _exits; the parent reaps it.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0);
-        if pid == 0 {
-            // SAFETY: see above; all pointers are valid C strings.
-            unsafe {
-                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
-                if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                    libc::_exit(10);
-                }
-                libc::close(fd);
-                let zero = libc::open(c"/dev/zero".as_ptr(), libc::O_RDONLY);
-                let null_r = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-                let errno = *libc::__errno_location();
-                let null_w = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
-                let code = match (zero >= 0, null_r < 0 && errno == libc::EPERM, null_w >= 0) {
-                    (true, true, true) => 0,
-                    (false, _, _) => 11,
-                    (_, false, _) => 12,
-                    _ => 13,
-                };
-                libc::_exit(code);
-            }
-        }
-        let mut status = 0;
-        // SAFETY: reaping our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert!(libc::WIFEXITED(status), "child died: {status}");
-        assert_eq!(libc::WEXITSTATUS(status), 0, "11: /dev/zero denied, 12: /dev/null read allowed, 13: /dev/null write denied");
-        drop(cg);
     }
 }

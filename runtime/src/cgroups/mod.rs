@@ -13,11 +13,15 @@
 //! only it offers, such as hugetlb on this project's test machine). The
 //! freezer ([`freezer`]) and statistics ([`stats`]) read the same layout.
 //! A container's cgroup is a tree ([`tree`]): what it makes below its own
-//! directory is listed, signalled, thawed and removed with it.
+//! directory is listed, signalled, thawed and removed with it. `update` of
+//! device rules goes through [`device_update`] (v1) and [`bpf`] (cgroup2),
+//! without a window.
 //! [`Manager`] is the interface the container code uses, so a systemd
 //! driver can take the cgroupfs driver's place later.
 
 pub mod apply;
+pub mod bpf;
+pub mod device_update;
 pub mod devices;
 pub mod entry;
 pub mod freezer;

@@ -200,7 +200,7 @@ pub fn update(root: &Root, a: &UpdateArgs) -> Result<()> {
     let _lock = root.lock(&a.id)?;
     let (_, _, p) = live(root, &a.id, "update")?;
     if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        log::debug!("update {}: device rules are not changed by update", a.id);
+        log::debug!("update {}: device rules change to the {} given", a.id, r.devices().as_ref().map_or(0, Vec::len));
     }
     if let Some(m) = r.memory().filter(|m| m.check_before_update() == Some(true)) {
         if let Some(l) = m.limit().filter(|l| *l > 0) {
