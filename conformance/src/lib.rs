@@ -26,11 +26,13 @@ pub const MARKER_ENV: &str = "BERTH_TEST_ID";
 // Runtime selection
 // ---------------------------------------------------------------------------
 
+mod cgroups;
 mod container;
 mod host;
 mod rootfs;
 mod runtime;
 
+pub use cgroups::*;
 pub use container::*;
 pub use host::*;
 pub use rootfs::*;
