@@ -105,6 +105,11 @@ fn create_into_non_empty_cgroup_warns() {
     o.ok();
     assert!(said(&o).contains("not empty"), "a warning must say the cgroup is not empty: {}", said(&o));
     let pid = c.state_json()["pid"].as_i64().unwrap() as i32;
+    // The squatter is not the container's: deleting the container must not
+    // kill it (it may fail while the squatter keeps the cgroup busy).
+    let mut squatter = squatter;
+    let _ = c.delete_force();
+    assert!(squatter.0.try_wait().unwrap().is_none(), "delete --force killed a process that was in the cgroup before the container");
     drop(squatter);
     c.delete_force().ok();
     c.assert_no_leaks(Some(pid));

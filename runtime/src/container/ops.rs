@@ -267,7 +267,7 @@ fn stop(st: &State) -> Result<()> {
 fn destroy(locked: &Locked, st: &State) -> Result<()> {
     // Everything in the container's cgroups, not only what the recorded
     // pid led to: a damaged state's pid may be somebody else's by now.
-    super::recover::kill_members(&st.cgroup_paths)?;
+    super::recover::kill_members(&st.cgroup_paths, st.own_pidns)?;
     if let Some(m) = st.host_mounts {
         // Mounts made in our namespace (no mount namespace of its own).
         // `ours` is 0 in the record of a create that did not finish.

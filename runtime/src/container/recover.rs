@@ -12,20 +12,36 @@ use crate::state::{self, Locked, Root};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The container's cgroup directories, from the config saved in `dir`.
-fn cgroup_paths(dir: &Path, id: &str) -> Result<Vec<PathBuf>> {
+/// The container's cgroup directories, and whether it has a pid namespace
+/// of its own, from the config saved in `dir`.
+fn cgroup_paths(dir: &Path, id: &str) -> Result<(Vec<PathBuf>, bool)> {
     let spec = crate::config::load_saved(dir, Path::new("/nonexistent: the saved config is all there is"))?;
-    let cg = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
-    Ok(cgroups::resolve(cg, id)?.paths())
+    let linux = spec.linux().as_ref();
+    let cg = linux.and_then(|l| l.cgroups_path().as_deref());
+    let own_pidns = crate::namespaces::plan(linux).is_ok_and(|p| p.new_pidns);
+    Ok((cgroups::resolve(cg, id)?.paths(), own_pidns))
 }
 
-/// SIGKILL every process in `paths` and the cgroups below them (every
-/// frozen one thawed first: a frozen task takes SIGKILL only once thawed)
-/// until none is left, or fail after a few seconds.
-pub(super) fn kill_members(paths: &[PathBuf]) -> Result<()> {
+/// The pid namespace of `pid` (the nsfs link text), if it can be read.
+fn pid_ns(pid: &str) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
+}
+
+/// SIGKILL every process of the container in `paths` and the cgroups below
+/// them (every frozen one thawed first: a frozen task takes SIGKILL only
+/// once thawed) until none is left, or fail after a few seconds. With
+/// `own_pidns`, the container's processes are those in a pid namespace
+/// other than ours: a process that sat in a pre-existing cgroup before the
+/// container came (runc's "cgroup is not empty" case) is not the
+/// container's and is left alone.
+pub(super) fn kill_members(paths: &[PathBuf], own_pidns: bool) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);
+    let ours = pid_ns("self");
     loop {
-        let pids = cgroups::procs(paths);
+        let mut pids = cgroups::procs(paths);
+        if own_pidns {
+            pids.retain(|p| pid_ns(&p.to_string()).is_some_and(|ns| Some(ns) != ours));
+        }
         if pids.is_empty() {
             return Ok(());
         }
@@ -45,8 +61,8 @@ pub(super) fn kill_members(paths: &[PathBuf]) -> Result<()> {
 pub(super) fn delete_damaged(locked: &Locked, id: &str, why: Error) -> Result<()> {
     log::warn!("delete {id}: {why}; recovering from the saved config");
     match cgroup_paths(&locked.dir, id) {
-        Ok(paths) => {
-            kill_members(&paths)?;
+        Ok((paths, own_pidns)) => {
+            kill_members(&paths, own_pidns)?;
             // A cgroup that cannot go keeps the state dir, for another try.
             cgroups::remove(&paths)?;
         }
@@ -59,7 +75,7 @@ pub(super) fn delete_damaged(locked: &Locked, id: &str, why: Error) -> Result<()
 /// its cgroups hold processes, else stopped, with the reason in "error".
 pub(super) fn damaged_row(root: &Root, id: &str, why: &Error) -> serde_json::Value {
     let dir = root.container_dir(id);
-    let alive = cgroup_paths(&dir, id).is_ok_and(|p| !cgroups::procs(&p).is_empty());
+    let alive = cgroup_paths(&dir, id).is_ok_and(|(p, _)| !cgroups::procs(&p).is_empty());
     serde_json::json!({
         "ociVersion": "",
         "id": id,
