@@ -30,13 +30,13 @@ cgpath=/berth-demo/$name
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 # Parents that already existed belong to someone else's run: leave them.
 parent_existed=()
-for d in /sys/fs/cgroup/*/berth-demo; do [ -d "$d" ] && parent_existed+=("$d"); done
+for d in /sys/fs/cgroup/berth-demo /sys/fs/cgroup/*/berth-demo; do [ -d "$d" ] && parent_existed+=("$d"); done
 
 cleanup() {
     "$runtime" --root "$work/state" delete --force "$name" >/dev/null 2>&1 || true
     cgroup_rmdir "$cgpath" || true
     local d
-    for d in /sys/fs/cgroup/*/berth-demo; do
+    for d in /sys/fs/cgroup/berth-demo /sys/fs/cgroup/*/berth-demo; do
         [ -d "$d" ] || continue
         [[ " ${parent_existed[*]-} " == *" $d "* ]] || rmdir "$d" 2>/dev/null || true
     done

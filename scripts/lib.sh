@@ -21,7 +21,9 @@ ensure_cargo_path() {
 cgroup_rmdir() {
     local rel=${1#/} base d rc=0
     [ -n "$rel" ] || return 0
-    for base in /sys/fs/cgroup/*/; do
+    # /sys/fs/cgroup/ itself is the hierarchy on a pure cgroup2 host
+    # (Debian 12's default); the v1 controllers sit one level down.
+    for base in /sys/fs/cgroup/ /sys/fs/cgroup/*/; do
         d=$base$rel
         [ -d "$d" ] || continue
         # deepest first
@@ -32,14 +34,4 @@ cgroup_rmdir() {
         fi
     done
     return $rc
-}
-
-# cgroup_rmdir_if_empty REL: remove REL from every hierarchy where it has no
-# child cgroups left (our shared parents such as /berth-test).
-cgroup_rmdir_if_empty() {
-    local rel=${1#/} base
-    [ -n "$rel" ] || return 0
-    for base in /sys/fs/cgroup/*/; do
-        [ -d "$base$rel" ] && rmdir "$base$rel" 2>/dev/null || true
-    done
 }

@@ -42,19 +42,13 @@ pub fn freezer_of(rel: &str) -> (PathBuf, &'static str, &'static str) {
     (m.join(rel).join("cgroup.freeze"), "1", "0")
 }
 
-/// Remove every cgroup under `rel` in every hierarchy, deepest first.
+/// Remove every cgroup under `rel` in every hierarchy, deepest first, and
+/// the shared prefix once no test container of this process needs it.
 pub fn rmdir_all(rel: &str) {
-    fn rm(d: &Path) {
-        if let Ok(rd) = fs::read_dir(d) {
-            for e in rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())) {
-                rm(&e.path());
-            }
-        }
-        let _ = fs::remove_dir(d);
-    }
     for (m, _) in hierarchies() {
-        rm(&m.join(rel));
+        container::rmdir_tree(&m.join(rel));
     }
+    container::release_prefix();
 }
 
 /// A frozen cgroup the test made (`/berth-test/<name>`); thawed and removed

@@ -42,6 +42,7 @@ impl TestContainer {
         // Resolve the runtime first: if it is missing we panic before
         // creating anything that Drop would have to clean.
         let bin = runtime_binary();
+        *live() += 1;
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let id = format!("{}-{}-{}", sanitize(name), std::process::id(), n);
         let base = Path::new(WORK_DIR).join(&id);
@@ -357,6 +358,40 @@ impl Drop for TestContainer {
         if mounts_under(&self.base).is_empty() && std::env::var_os("CONFORMANCE_KEEP").is_none() {
             let _ = fs::remove_dir_all(&self.base);
         }
+        let mut n = live();
+        *n -= 1;
+        if *n == 0 {
+            remove_prefix_if_empty();
+        }
+    }
+}
+
+/// How many test containers of this process exist. The runtime makes the
+/// shared parent [`CGROUP_PREFIX`] on the way to a container's cgroup; it
+/// is removed when the last container goes (under this lock, so never
+/// while another test's create is on its way through it).
+static LIVE: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+fn live() -> std::sync::MutexGuard<'static, usize> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Remove [`CGROUP_PREFIX`] from every hierarchy where nothing is left in
+/// it (rmdir only: a cgroup still in use stays).
+fn remove_prefix_if_empty() {
+    let rel = CGROUP_PREFIX.trim_start_matches('/');
+    let _ = fs::remove_dir(Path::new("/sys/fs/cgroup").join(rel));
+    for e in fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        let _ = fs::remove_dir(e.path().join(rel));
+    }
+}
+
+/// [`remove_prefix_if_empty`] unless a test container of this process
+/// still exists: for helpers that make cgroups under the prefix
+/// themselves, once they removed theirs.
+pub(crate) fn release_prefix() {
+    if *live() == 0 {
+        remove_prefix_if_empty();
     }
 }
 

@@ -34,6 +34,17 @@ pub fn remove_test_cgroups(ids: &[String]) {
             let _ = std::fs::remove_dir(base.join(id));
         }
     }
+    remove_shared_parent();
+}
+
+/// Removes `/berth-test` from every hierarchy where nothing is left in it
+/// (rmdir only: one still in use by another test stays). The runtime and
+/// the engines make it on the way to a test's cgroup.
+pub fn remove_shared_parent() {
+    let _ = std::fs::remove_dir("/sys/fs/cgroup/berth-test");
+    for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        let _ = std::fs::remove_dir(h.path().join("berth-test"));
+    }
 }
 
 /// Every hierarchy's directory for the cgroup `rel` (e.g.
@@ -79,6 +90,7 @@ pub fn remove_cgroup_tree(rel: &str) {
     for d in cgroup_dirs(rel) {
         rm(&d);
     }
+    remove_shared_parent();
 }
 
 /// Mount points at or under `dir`.

@@ -119,21 +119,16 @@ impl EngineNs {
                 let hier = hierarchies();
                 for (name, _) in &hier {
                     let base = Path::new("/sys/fs/cgroup").join(name);
-                    let mut d = base.clone();
-                    for part in rel.split('/') {
-                        let parent = d.clone();
-                        d = d.join(part);
-                        if !d.exists() {
-                            std::fs::create_dir(&d).map_err(|e| format!("mkdir {}: {e}", d.display()))?;
+                    // The shared parent may vanish under another test's
+                    // clean-up while we walk down: start again.
+                    let mut tries = 0;
+                    let d = loop {
+                        match make_cgroup_path(&base, rel) {
+                            Ok(d) => break d,
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => tries += 1,
+                            Err(e) => return Err(format!("make cgroup {rel} under {}: {e}", base.display())),
                         }
-                        // A new v1 cpuset starts with no cpus or mems.
-                        for f in ["cpuset.cpus", "cpuset.mems"] {
-                            if std::fs::read_to_string(d.join(f)).is_ok_and(|v| v.trim().is_empty()) {
-                                let v = std::fs::read_to_string(parent.join(f)).unwrap_or_default();
-                                std::fs::write(d.join(f), v.trim()).map_err(|e| format!("{}/{f}: {e}", d.display()))?;
-                            }
-                        }
-                    }
+                    };
                     cmd.arg(d.join("cgroup.procs"));
                 }
                 let words: Vec<String> = hier.iter().map(|(n, o)| format!("{n}:{o}")).collect();
@@ -257,4 +252,26 @@ impl Drop for EngineNs {
             let _ = h.wait();
         }
     }
+}
+
+/// Make the cgroup `rel` below the hierarchy root `base`, level by level,
+/// giving each new v1 cpuset its parent's cpus and mems (a new one starts
+/// with none and refuses tasks). Returns its directory.
+fn make_cgroup_path(base: &Path, rel: &str) -> std::io::Result<std::path::PathBuf> {
+    let mut d = base.to_path_buf();
+    for part in rel.split('/') {
+        let parent = d.clone();
+        d = d.join(part);
+        match std::fs::create_dir(&d) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if std::fs::read_to_string(d.join(f)).is_ok_and(|v| v.trim().is_empty()) {
+                let v = std::fs::read_to_string(parent.join(f)).unwrap_or_default();
+                std::fs::write(d.join(f), v.trim())?;
+            }
+        }
+    }
+    Ok(d)
 }

@@ -242,28 +242,18 @@ mod tests {
 
     /// A cgroup2 directory of our own under /berth-test, removed even when
     /// the test fails; None (test skipped) without cgroup2 or root.
-    struct TempCgroup(std::path::PathBuf);
-    impl TempCgroup {
-        fn new(name: &str) -> Option<Self> {
-            let mounts = crate::procfs::read_small("/proc/self/mountinfo").unwrap_or_default();
-            let Some(h) = super::super::parse_mountinfo(&mounts).into_iter().find(|h| h.v2) else {
-                eprintln!("SKIP: no cgroup2 mounted");
-                return None;
-            };
-            // SAFETY: geteuid has no preconditions.
-            if unsafe { libc::geteuid() } != 0 {
-                eprintln!("SKIP: needs root");
-                return None;
-            }
-            let dir = h.mountpoint.join("berth-test").join(format!("unit-{name}-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            Some(TempCgroup(dir))
+    fn temp_cgroup(name: &str) -> Option<super::super::TestCgroup> {
+        let mounts = crate::procfs::read_small("/proc/self/mountinfo").unwrap_or_default();
+        let Some(h) = super::super::parse_mountinfo(&mounts).into_iter().find(|h| h.v2) else {
+            eprintln!("SKIP: no cgroup2 mounted");
+            return None;
+        };
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIP: needs root");
+            return None;
         }
-    }
-    impl Drop for TempCgroup {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir(&self.0);
-        }
+        Some(super::super::TestCgroup::new(&h.mountpoint, &format!("unit-{name}")))
     }
 
     /// Fork a child into `dir` that runs `body` and exits with its result;
@@ -317,7 +307,7 @@ mod tests {
     /// /dev/zero and write /dev/null, not read it.
     #[test]
     fn bpf_program_enforced_on_cgroup2() {
-        let Some(cg) = TempCgroup::new("bpf") else { return };
+        let Some(cg) = temp_cgroup("bpf") else { return };
         let deny_null = [rule(false, 'a', None, None, "rwm"), rule(true, 'c', Some(1), Some(5), "rwm"), rule(true, 'c', Some(1), Some(3), "w")];
         attach_bpf(&cg.0, &deny_null).unwrap();
         let pid = child_in(&cg.0, || {
@@ -337,7 +327,7 @@ mod tests {
     /// in /dev/zero, and the last one is what stays, alone.
     #[test]
     fn replace_has_no_window() {
-        let Some(cg) = TempCgroup::new("bpf-replace") else { return };
+        let Some(cg) = temp_cgroup("bpf-replace") else { return };
         let base = [rule(false, 'a', None, None, "rwm"), rule(true, 'c', Some(1), Some(3), "rwm")];
         let with_zero = [base[0].clone(), base[1].clone(), rule(true, 'c', Some(1), Some(5), "r")];
         attach_bpf(&cg.0, &base).unwrap();

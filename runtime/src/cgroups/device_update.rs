@@ -317,15 +317,8 @@ mod tests {
             eprintln!("SKIP: needs root");
             return;
         }
-        struct Gone(std::path::PathBuf);
-        impl Drop for Gone {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir(&self.0);
-            }
-        }
-        let dir = h.mountpoint.join("berth-test").join(format!("unit-devupd-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let _gone = Gone(dir.clone());
+        let cg = super::super::TestCgroup::new(&h.mountpoint, "unit-devupd");
+        let dir = cg.0.clone();
         let cfg = |v: serde_json::Value| devices::rules(Some(&serde_json::from_value::<Vec<oci_spec::runtime::LinuxDeviceCgroup>>(v).unwrap())).unwrap();
         let create = cfg(serde_json::json!([{"allow": false}, {"allow": true, "type": "b", "major": 7, "minor": 0, "access": "rw"}]));
         super::super::apply::run_all(&dir, &devices::v1_writes(&create)).unwrap();

@@ -327,11 +327,18 @@ fn mkdir_levels(mountpoint: &Path, dir: &Path, cpuset: bool) -> Result<()> {
         Err(e) if e.kind() == ErrorKind::AlreadyExists => init_cpuset(mountpoint, dir, cpuset, false),
         Err(e) if e.kind() == ErrorKind::NotFound && dir != mountpoint && dir.starts_with(mountpoint) => {
             let parent = dir.parent().ok_or_else(|| err(e))?;
-            mkdir_levels(mountpoint, parent, cpuset)?;
-            match fs::create_dir(dir) {
-                Ok(()) => init_cpuset(mountpoint, dir, cpuset, true),
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => init_cpuset(mountpoint, dir, cpuset, false),
-                Err(e) => Err(err(e)),
+            // A shared parent (`/berth-test`, a slice) may be removed by
+            // its owner's clean-up between our two mkdirs, when it looked
+            // empty: make it again, a few times.
+            let mut tries = 0;
+            loop {
+                mkdir_levels(mountpoint, parent, cpuset)?;
+                match fs::create_dir(dir) {
+                    Ok(()) => return init_cpuset(mountpoint, dir, cpuset, true),
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists => return init_cpuset(mountpoint, dir, cpuset, false),
+                    Err(e) if e.kind() == ErrorKind::NotFound && tries < 3 => tries += 1,
+                    Err(e) => return Err(err(e)),
+                }
             }
         }
         Err(e) => Err(err(e)),
@@ -396,6 +403,37 @@ pub fn procs(paths: &[PathBuf]) -> Vec<i32> {
 /// cgroup.freeze where no v1 freezer is mounted).
 pub fn is_frozen(paths: &[PathBuf]) -> bool {
     freezer::is_frozen(paths)
+}
+
+/// A cgroup of a unit test: `<mountpoint>/berth-test/<name>-<pid>`, made
+/// with its parents, removed on drop (on failure too) with the shared
+/// parent when that is left empty.
+#[cfg(test)]
+pub(crate) struct TestCgroup(pub PathBuf);
+
+#[cfg(test)]
+impl TestCgroup {
+    pub(crate) fn new(mountpoint: &Path, name: &str) -> Self {
+        let dir = mountpoint.join("berth-test").join(format!("{name}-{}", std::process::id()));
+        // Another test may remove the empty shared parent between the two
+        // mkdirs of create_dir_all.
+        let mut tries = 0;
+        while let Err(e) = fs::create_dir_all(&dir) {
+            tries += 1;
+            assert!(tries < 5, "create {}: {e}", dir.display());
+        }
+        TestCgroup(dir)
+    }
+}
+
+#[cfg(test)]
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir(&self.0);
+        if let Some(parent) = self.0.parent() {
+            let _ = fs::remove_dir(parent);
+        }
+    }
 }
 
 #[cfg(test)]
