@@ -254,13 +254,7 @@ pub fn set_no_new_privs() -> Result<()> {
 /// from creation until start. Berth's own descriptors are all close-on-exec
 /// and stay until the exec.
 pub fn close_inherited(preserve: u32) -> Result<()> {
-    let first = 3i64 + i64::from(preserve);
-    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-        .map_err(|e| Error::os("list /proc/self/fd", e))?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|fd: &i32| i64::from(*fd) >= first)
-        .collect();
-    for fd in fds {
+    for fd in open_fds_from(3i64 + i64::from(preserve))? {
         // SAFETY: F_GETFD reads a flag; closing a descriptor that is not
         // close-on-exec touches nothing of ours (all of ours are), and the
         // read_dir descriptor is gone by now (EBADF at worst).
@@ -272,6 +266,17 @@ pub fn close_inherited(preserve: u32) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// This process's open descriptors numbered `first` or more, from
+/// /proc/self/fd (the listing's own descriptor among them, closed by the
+/// time they are used: EBADF at worst).
+fn open_fds_from(first: i64) -> Result<Vec<i32>> {
+    Ok(std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| Error::os("list /proc/self/fd", e))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd: &i32| i64::from(*fd) >= first)
+        .collect())
 }
 
 /// Close-on-exec every fd >= 3 + preserve, and clear FD_CLOEXEC on
@@ -286,12 +291,7 @@ pub fn prepare_fds(preserve: u32) -> Result<()> {
     let rc = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     if rc != 0 {
         // Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: walk /proc instead.
-        let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-            .map_err(|e| Error::os("list /proc/self/fd", e))?
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .filter(|fd| *fd >= first as i32)
-            .collect();
-        for fd in fds {
+        for fd in open_fds_from(i64::from(first))? {
             // SAFETY: F_SETFD only changes a descriptor flag; a descriptor
             // that closed meanwhile (read_dir's own) just gives EBADF.
             unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };

@@ -254,17 +254,14 @@ impl Placement {
         self.dirs.iter().map(|(_, d)| d.clone()).collect()
     }
 
-    /// Look at directories that exist before the container does: refuse a
-    /// frozen one (the init would freeze on entry and `create` would hang;
-    /// runc: "container's cgroup unexpectedly frozen"), and warn about
-    /// processes already in them (runc 1.1 warns the same and goes on).
-    /// Costs one failed open per hierarchy when nothing exists yet.
+    /// Refuse a directory (or nearest existing ancestor) that is frozen
+    /// before the container exists: the init would freeze on entry and
+    /// `create` would hang (runc: "container's cgroup unexpectedly
+    /// frozen"). Processes already in a directory are warned about when
+    /// its mkdir finds it existing ([`Placement::create`]).
     pub fn check_existing(&self) -> Result<()> {
         if let Some(why) = freezer::frozen_at_entry(self) {
             return Err(Error::msg(format!("container's cgroup unexpectedly frozen: {why}")).field("linux.cgroupsPath"));
-        }
-        if let Some((dir, n)) = self.dirs.iter().find_map(|(_, d)| tree::pids_below(d).map(|p| (d, p.len())).filter(|(_, n)| *n > 0)) {
-            log::warn!("container's cgroup is not empty: {n} process(es) found in {}", dir.display());
         }
         Ok(())
     }
@@ -280,7 +277,7 @@ impl Placement {
     /// directories follow while the init mounts its rootfs).
     pub fn create_v2(&self) -> Result<()> {
         for (h, dir) in self.dirs.iter().filter(|(h, _)| h.v2) {
-            mkdir_levels(&h.mountpoint, dir, false)?;
+            mkdir_levels(&h.mountpoint, dir, false, true)?;
         }
         Ok(())
     }
@@ -288,7 +285,7 @@ impl Placement {
     /// Create the v1 directories only.
     pub fn create_v1(&self) -> Result<()> {
         for (h, dir) in self.dirs.iter().filter(|(h, _)| !h.v2) {
-            mkdir_levels(&h.mountpoint, dir, h.controllers.iter().any(|c| c == "cpuset"))?;
+            mkdir_levels(&h.mountpoint, dir, h.controllers.iter().any(|c| c == "cpuset"), true)?;
         }
         Ok(())
     }
@@ -317,14 +314,22 @@ impl Placement {
     }
 }
 
-fn mkdir_levels(mountpoint: &Path, dir: &Path, cpuset: bool) -> Result<()> {
+fn mkdir_levels(mountpoint: &Path, dir: &Path, cpuset: bool, leaf: bool) -> Result<()> {
     // The leaf first: its parents usually exist (a shared prefix), and each
     // needless mkdir of a cgroup directory is a syscall on every create.
     let err = |e| Error::os(format!("create cgroup {}", dir.display()), e).field("linux.cgroupsPath");
     match fs::create_dir(dir) {
         Ok(()) => init_cpuset(mountpoint, dir, cpuset, true),
-        // Someone else's directory, maybe with an empty cpuset (`mkdir` alone).
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => init_cpuset(mountpoint, dir, cpuset, false),
+        // Someone else's directory, maybe with an empty cpuset (`mkdir` alone),
+        // maybe with processes in it: runc warns and goes on. Only a
+        // directory that existed is looked at: no syscall on a new one.
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            let n = if leaf { tree::pids_below(dir).map_or(0, |p| p.len()) } else { 0 };
+            if n > 0 {
+                log::warn!("container's cgroup is not empty: {n} process(es) found in {}", dir.display());
+            }
+            init_cpuset(mountpoint, dir, cpuset, false)
+        }
         Err(e) if e.kind() == ErrorKind::NotFound && dir != mountpoint && dir.starts_with(mountpoint) => {
             let parent = dir.parent().ok_or_else(|| err(e))?;
             // A shared parent (`/berth-test`, a slice) may be removed by
@@ -332,7 +337,7 @@ fn mkdir_levels(mountpoint: &Path, dir: &Path, cpuset: bool) -> Result<()> {
             // empty: make it again, a few times.
             let mut tries = 0;
             loop {
-                mkdir_levels(mountpoint, parent, cpuset)?;
+                mkdir_levels(mountpoint, parent, cpuset, false)?;
                 match fs::create_dir(dir) {
                     Ok(()) => return init_cpuset(mountpoint, dir, cpuset, true),
                     Err(e) if e.kind() == ErrorKind::AlreadyExists => return init_cpuset(mountpoint, dir, cpuset, false),

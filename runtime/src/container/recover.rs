@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 /// The container's cgroup directories, and whether it has a pid namespace
 /// of its own, from the config saved in `dir`.
 fn cgroup_paths(dir: &Path, id: &str) -> Result<(Vec<PathBuf>, bool)> {
-    let spec = crate::config::load_saved(dir, Path::new("/nonexistent: the saved config is all there is"))?;
+    let path = dir.join(crate::config::SAVED_CONFIG);
+    let raw = std::fs::read(&path).map_err(|e| Error::os(format!("read {}", path.display()), e))?;
+    let spec = crate::config::parse(&raw).map_err(|e| e.context(path.display()))?;
     let linux = spec.linux().as_ref();
     let cg = linux.and_then(|l| l.cgroups_path().as_deref());
     let own_pidns = crate::namespaces::plan(linux).is_ok_and(|p| p.new_pidns);
