@@ -69,6 +69,11 @@ impl Drop for SignalsHeld {
 
 impl Systemd {
     /// Connect to the bus systemd listens on for this caller.
+    ///
+    /// Not systemd's private socket (/run/systemd/private, which systemctl
+    /// uses as root): zbus 5.19 takes the sender field of systemd's
+    /// messages there for an invalid unique name and panics in its
+    /// executor thread, which aborts the process (tried in the guest).
     /// Errors say which bus and why (no systemd, no D-Bus).
     pub fn connect() -> Result<Systemd> {
         let _held = SignalsHeld::new();
