@@ -136,9 +136,13 @@ impl Nested {
         } else {
             ""
         };
+        // The hierarchies are listed once, before any mkdir: on pure
+        // cgroup2 /sys/fs/cgroup is the one hierarchy, and a glob taken
+        // after `sub` exists would name it as another.
         let script = format!(
-            "for h in /sys/fs/cgroup /sys/fs/cgroup/*/; do [ -f $h/cgroup.procs ] && mkdir -p $h/sub/deeper; done; \
-             sh -c 'for h in /sys/fs/cgroup /sys/fs/cgroup/*/; do echo 0 > $h/sub/deeper/cgroup.procs; done 2>/dev/null; exec sleep 100' & \
+            "hs=; for h in /sys/fs/cgroup /sys/fs/cgroup/*; do [ -f \"$h/cgroup.procs\" ] && hs=\"$hs $h\"; done; \
+             for h in $hs; do mkdir -p $h/sub/deeper; done; export hs; \
+             sh -c 'for h in $hs; do echo 0 > $h/sub/deeper/cgroup.procs; done 2>/dev/null; exec sleep 100' & \
              {freeze_cmd} exec sleep 100"
         );
         c.sh(&script);

@@ -333,7 +333,8 @@ pub fn clone_into(flags: libc::c_int, cgroup: Option<(std::os::fd::RawFd, &std::
         // What the cgroup can refuse: "no internal processes", a threaded or
         // invalid domain, a missing or foreign directory.
         Some(libc::EBUSY | libc::EOPNOTSUPP | libc::EACCES | libc::ENOENT | libc::ENODEV) => {
-            Err(Error::last(format!("clone into cgroup {}", dir.display())).field("linux.cgroupsPath"))
+            let e = std::io::Error::last_os_error();
+            Err(crate::cgroups::entry::refused(&format!("clone into cgroup {}", dir.display()), dir, e))
         }
         _ => Err(Error::last("clone")),
     }

@@ -174,6 +174,9 @@ impl Manager for Placement {
 
 /// Apply the config's resources at create: one call from the create sequence.
 pub fn apply_config(p: &Placement, linux: Option<&oci_spec::runtime::Linux>) -> Result<()> {
+    if let Some((dir, mount)) = p.v2().filter(|_| !p.has_v1()) {
+        v2::enable_all(mount, dir);
+    }
     let Some(l) = linux else { return Ok(()) };
     let Some(r) = l.resources() else { return Ok(()) };
     p.apply(r, Mode::Create)

@@ -129,7 +129,7 @@ impl Entry {
     /// directory: move it there the slow way.
     pub fn enter_v2(&self, pid: i32) -> Result<()> {
         let Some((_, dir)) = &self.v2 else { return Ok(()) };
-        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|e| Error::os(format!("join cgroup {}", dir.display()), e).field("linux.cgroupsPath"))
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|e| refused(&format!("join cgroup {}", dir.display()), dir, e))
     }
 
     /// Child side, while single-threaded: move this thread (hence the
@@ -156,9 +156,72 @@ impl Entry {
     }
 }
 
+/// The error for a process the kernel would not put into the cgroup2
+/// directory `dir` (`step` failed with `e`), with the reason in words where
+/// the cgroup's topology explains it: a "domain invalid" cgroup (below a
+/// threaded subtree) holds no process (EOPNOTSUPP), and a cgroup that
+/// delegates controllers to children holds none either ("no internal
+/// processes", EBUSY). Read only on this failure path.
+pub fn refused(step: &str, dir: &Path, e: std::io::Error) -> Error {
+    let why = match e.raw_os_error() {
+        Some(libc::EOPNOTSUPP | libc::EBUSY) => topology(dir),
+        _ => None,
+    };
+    match why {
+        Some(why) => Error::msg(format!("{step}: {e}: {why}")).field("linux.cgroupsPath"),
+        None => Error::os(step.to_string(), e).field("linux.cgroupsPath"),
+    }
+}
+
+/// What about `dir`'s place in a cgroup2 tree keeps processes out of it.
+pub fn topology(dir: &Path) -> Option<String> {
+    let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).ok().map(|s| s.trim().to_string());
+    let ty = read(dir, "cgroup.type")?;
+    explain(dir, &ty, read(dir, "cgroup.subtree_control").unwrap_or_default().as_str(), |d| read(d, "cgroup.type"))
+}
+
+/// [`topology`] with the files read through `type_of` (unit-testable).
+fn explain(dir: &Path, ty: &str, subtree_control: &str, type_of: impl Fn(&Path) -> Option<String>) -> Option<String> {
+    let d = dir.display();
+    match ty {
+        "domain invalid" => {
+            let threaded = dir.ancestors().skip(1).find(|a| matches!(type_of(a).as_deref(), Some("threaded" | "domain threaded")));
+            let below = threaded.map_or(String::new(), |t| format!(" (it is below the threaded subtree of {})", t.display()));
+            Some(format!(
+                "cgroup {d} is of type \"domain invalid\"{below}: cgroup v2 puts no process there; a container needs a domain cgroup outside threaded subtrees"
+            ))
+        }
+        "threaded" | "domain threaded" => {
+            Some(format!("cgroup {d} is of type \"{ty}\": it takes threads, not whole processes with domain controllers (memory, io, pids, hugetlb)"))
+        }
+        _ if !subtree_control.is_empty() => Some(format!(
+            "cgroup {d} delegates controllers to its children (cgroup.subtree_control: {subtree_control}), and cgroup v2 puts no process in such a cgroup"
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_are_explained_by_the_cgroup_type() {
+        let types = |d: &Path| match d.to_str()? {
+            "/cg/td" => Some("domain threaded".to_string()),
+            "/cg/td/t" => Some("threaded".to_string()),
+            _ => Some("domain".to_string()),
+        };
+        let why = explain(Path::new("/cg/td/t/c"), "domain invalid", "", types).unwrap();
+        assert!(why.contains("\"domain invalid\"") && why.contains("below the threaded subtree of /cg/td/t"), "{why}");
+        let why = explain(Path::new("/cg/td/t"), "threaded", "", types).unwrap();
+        assert!(why.contains("/cg/td/t is of type \"threaded\""), "{why}");
+        let why = explain(Path::new("/cg/p"), "domain", "memory pids", types).unwrap();
+        assert!(why.contains("cgroup.subtree_control: memory pids"), "{why}");
+        assert_eq!(explain(Path::new("/cg/p"), "domain", "", types), None);
+        let e = refused("join cgroup /nonexistent", Path::new("/nonexistent"), std::io::Error::from_raw_os_error(libc::EBUSY));
+        assert_eq!(e.field.as_deref(), Some("linux.cgroupsPath"));
+    }
 
     #[test]
     fn a_missing_directory_names_the_path_and_field() {

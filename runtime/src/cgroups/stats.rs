@@ -311,7 +311,15 @@ fn memory_v2(d: &Path, m: &mut Memory) {
         max: num(d, "memory.peak"),
         failcnt: events.get("max").copied().unwrap_or(0),
     };
-    m.swap = MemoryEntry { limit: limit("memory.swap.max"), usage: num(d, "memory.swap.current"), max: num(d, "memory.swap.peak"), failcnt: 0 };
+    // v1 reports memory+swap, v2 swap alone: runc adds memory to swap so
+    // that `swap` means the same on both (usage, and a limit that is set).
+    let swap_limit = limit("memory.swap.max");
+    m.swap = MemoryEntry {
+        limit: if swap_limit == u64::MAX || swap_limit == 0 { swap_limit } else { swap_limit.saturating_add(m.usage.limit) },
+        usage: num(d, "memory.swap.current") + m.usage.usage,
+        max: num(d, "memory.swap.peak"),
+        failcnt: 0,
+    };
 }
 
 /// v1 blkio lines: "8:0 Read 4096"; the "Total N" line is skipped.
@@ -544,6 +552,15 @@ mod tests {
         assert_eq!((s.cpu.throttling.periods, s.cpu.throttling.throttled_time), (4, 7000));
         assert_eq!((s.memory.usage.usage, s.memory.usage.limit, s.memory.usage.failcnt, s.memory.cache), (4096, u64::MAX, 6, 2));
         assert_eq!((s.pids.current, s.pids.limit), (2, 0));
+        // runc's swap on v2 is memory+swap, as v1's memsw.
+        assert_eq!((s.memory.swap.usage, s.memory.swap.limit), (4096, 0), "no swap files: swap usage is memory's, no limit");
+        fs::write(d.join("memory.max"), "1000\n").unwrap();
+        fs::write(d.join("memory.swap.max"), "500\n").unwrap();
+        fs::write(d.join("memory.swap.current"), "10\n").unwrap();
+        let s = collect(&p);
+        assert_eq!((s.memory.swap.usage, s.memory.swap.limit), (4106, 1500));
+        fs::write(d.join("memory.swap.max"), "max\n").unwrap();
+        assert_eq!(collect(&p).memory.swap.limit, u64::MAX);
         let mut w = OomWatch::new(&p).unwrap().unwrap();
         assert_eq!(w.wait(std::time::Duration::ZERO), 0);
         fs::write(d.join("memory.events"), "oom_kill 3\n").unwrap();

@@ -41,6 +41,16 @@ pub fn pids_below(dir: &Path) -> Option<Vec<i32>> {
     Some(pids)
 }
 
+/// SIGKILL every process in the container's cgroup and every cgroup below
+/// it with one write to cgroup2's `cgroup.kill` (Linux 5.14): the kernel
+/// kills the whole subtree at once, frozen tasks too, and a process forking
+/// meanwhile cannot slip through as it can between the reads and kills of
+/// a sweep. False where no directory of `paths` has the file (older
+/// kernels, v1 only): the caller sweeps then.
+pub fn kill_all(paths: &[PathBuf]) -> bool {
+    paths.iter().any(|d| super::apply::write_existing(&d.join("cgroup.kill"), "1").is_ok())
+}
+
 /// How long an rmdir of a cgroup whose last task is still exiting is retried.
 const BUSY_FOR: Duration = Duration::from_secs(2);
 

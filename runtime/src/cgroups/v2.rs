@@ -242,6 +242,70 @@ fn has_word(path: &Path, word: &str) -> bool {
     fs::read_to_string(path).map(|s| s.split_whitespace().any(|w| w == word)).unwrap_or(false)
 }
 
+fn words(path: &Path) -> Vec<String> {
+    fs::read_to_string(path).map(|s| s.split_whitespace().map(str::to_string).collect()).unwrap_or_default()
+}
+
+/// Give the container's cgroup every controller its ancestors can pass
+/// down, as runc does: a container without limits still has its memory,
+/// pids and io files (its own usage in `events --stats`, the limits a
+/// nested runtime or systemd inside it may set). Each level between the
+/// hierarchy's root and `dir` enables what it has in its
+/// `cgroup.subtree_control`; the root (the host's) is never written.
+/// Best effort, as runc's: a level that refuses (it holds processes, it is
+/// threaded) is left as it is, and a controller the config needs fails
+/// later in [`enable_controllers`], naming its field.
+/// Costs two reads when the container already has everything the root
+/// delegates (the common case once a shared parent is set up).
+pub fn enable_all(mount: &Path, dir: &Path) {
+    let Ok(rel) = dir.strip_prefix(mount) else { return };
+    let root_gives = words(&mount.join("cgroup.subtree_control"));
+    let have = words(&dir.join("cgroup.controllers"));
+    if root_gives.iter().all(|c| have.contains(c)) {
+        return;
+    }
+    let mut levels: Vec<_> = rel.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()).map(|a| mount.join(a)).collect();
+    levels.reverse();
+    for level in levels {
+        let offered = words(&level.join("cgroup.controllers"));
+        let enabled = words(&level.join("cgroup.subtree_control"));
+        let missing: Vec<String> = offered.iter().filter(|c| !enabled.contains(c)).map(|c| format!("+{c}")).collect();
+        if missing.is_empty() {
+            continue;
+        }
+        // One write for all; where the kernel refuses one (a threaded
+        // subtree takes only threaded controllers), one by one.
+        if fs::write(level.join("cgroup.subtree_control"), missing.join(" ")).is_err() {
+            for m in &missing {
+                if let Err(e) = fs::write(level.join("cgroup.subtree_control"), m) {
+                    log::debug!("enable {m} in {}: {e}", level.display());
+                }
+            }
+        }
+    }
+}
+
+/// Why writing `+ctl` to `level`'s `cgroup.subtree_control` failed, in words.
+fn subtree_refusal(level: &Path, ctl: &str, e: &std::io::Error) -> String {
+    let why = match e.raw_os_error() {
+        Some(libc::EBUSY) => {
+            let procs = fs::read_to_string(level.join("cgroup.procs")).unwrap_or_default();
+            let n = procs.lines().filter(|l| !l.trim().is_empty()).count();
+            if n > 0 {
+                Some(format!("it holds {n} process(es) of its own, and cgroup v2 passes controllers down only from a cgroup without processes"))
+            } else {
+                None
+            }
+        }
+        Some(libc::EOPNOTSUPP) => super::entry::topology(level),
+        _ => None,
+    };
+    match why {
+        Some(why) => format!("enable the {ctl} controller in {}: {e}: {why}", level.join("cgroup.subtree_control").display()),
+        None => format!("enable the {ctl} controller in {}: {e}", level.join("cgroup.subtree_control").display()),
+    }
+}
+
 /// Make the controllers these writes need available in `dir`: enable them
 /// in the `cgroup.subtree_control` of each ancestor between the hierarchy's
 /// root and `dir`. The root itself (the host's) is never written: if it does
@@ -266,16 +330,33 @@ pub fn enable_controllers(mount: &Path, dir: &Path, writes: &[Write]) -> Result<
         for level in levels.iter().rev() {
             if !has_word(&level.join("cgroup.controllers"), &w.ctl) {
                 let parent = level.parent().unwrap_or(mount);
-                return Err(Error::msg(format!("set {}: the {} controller is not enabled for {} by {}", w.what, w.ctl, level.display(), parent.display()))
-                    .field(w.field.clone()));
+                let mut msg = format!(
+                    "set {}: the {} controller is not enabled for {} by {} ({} lacks it)",
+                    w.what,
+                    w.ctl,
+                    level.display(),
+                    parent.display(),
+                    parent.join("cgroup.subtree_control").display()
+                );
+                if let Some(why) = super::entry::topology(level).filter(|w| w.contains("threaded")) {
+                    msg.push_str(&format!("; {why}"));
+                }
+                return Err(Error::msg(msg).field(w.field.clone()));
             }
             if !has_word(&level.join("cgroup.subtree_control"), &w.ctl) {
                 fs::write(level.join("cgroup.subtree_control"), format!("+{}", w.ctl))
-                    .map_err(|e| Error::os(format!("enable the {} controller in {}", w.ctl, level.display()), e).field(w.field.clone()))?;
+                    .map_err(|e| Error::msg(format!("set {}: {}", w.what, subtree_refusal(level, &w.ctl, &e))).field(w.field.clone()))?;
             }
         }
         if levels.is_empty() && !has_word(&dir.join("cgroup.controllers"), &w.ctl) {
-            return Err(Error::msg(format!("set {}: the {} controller is not enabled by {}", w.what, w.ctl, mount.display())).field(w.field.clone()));
+            return Err(Error::msg(format!(
+                "set {}: the {} controller is not enabled by {} ({} lacks it)",
+                w.what,
+                w.ctl,
+                mount.display(),
+                mount.join("cgroup.subtree_control").display()
+            ))
+            .field(w.field.clone()));
         }
     }
     Ok(())
@@ -373,6 +454,37 @@ mod tests {
         assert_eq!((w[1].ctl.as_str(), w[1].value.as_str()), ("memory", "1G"));
         let r: LinuxResources = serde_json::from_value(json!({"unified": {"../x": "1"}})).unwrap();
         assert!(unified(&r).is_err());
+    }
+
+    /// A fake cgroup2 tree: the root delegates memory and pids; the
+    /// levels below it pass down what they are offered, the root is never
+    /// written, and a container that has everything costs no write.
+    #[test]
+    fn enable_all_passes_down_what_the_root_delegates() {
+        let t = std::env::temp_dir().join(format!("berth-v2-all-{}", std::process::id()));
+        let mid = t.join("berth-test");
+        let dir = mid.join("p/c1");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(t.join("cgroup.subtree_control"), "memory pids").unwrap();
+        fs::write(mid.join("cgroup.controllers"), "memory pids").unwrap();
+        fs::write(mid.join("cgroup.subtree_control"), "pids").unwrap();
+        fs::write(mid.join("p/cgroup.controllers"), "memory pids").unwrap();
+        fs::write(mid.join("p/cgroup.subtree_control"), "").unwrap();
+        fs::write(dir.join("cgroup.controllers"), "").unwrap();
+        enable_all(&t, &dir);
+        assert_eq!(fs::read_to_string(mid.join("cgroup.subtree_control")).unwrap(), "+memory");
+        assert_eq!(fs::read_to_string(mid.join("p/cgroup.subtree_control")).unwrap(), "+memory +pids");
+        assert_eq!(fs::read_to_string(t.join("cgroup.subtree_control")).unwrap(), "memory pids", "the root is never written");
+        // Already complete: nothing is written.
+        fs::write(dir.join("cgroup.controllers"), "pids memory").unwrap();
+        fs::write(mid.join("p/cgroup.subtree_control"), "untouched").unwrap();
+        enable_all(&t, &dir);
+        assert_eq!(fs::read_to_string(mid.join("p/cgroup.subtree_control")).unwrap(), "untouched");
+        // A refusal is explained: a level holding processes.
+        fs::write(mid.join("cgroup.procs"), "42\n").unwrap();
+        let why = subtree_refusal(&mid, "io", &std::io::Error::from_raw_os_error(libc::EBUSY));
+        assert!(why.contains("holds 1 process(es) of its own") && why.contains("berth-test/cgroup.subtree_control"), "{why}");
+        fs::remove_dir_all(&t).unwrap();
     }
 
     /// A fake cgroup2 tree: root delegates memory only; berth-test is ours.

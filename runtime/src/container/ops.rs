@@ -194,6 +194,10 @@ const STOP_SIGNAL: &str = "org.opencontainers.image.stopSignal";
 /// container's own and any it froze below it: a frozen task takes SIGKILL
 /// only once thawed.
 fn signal_cgroup(st: &State, sig: libc::c_int) {
+    if sig == libc::SIGKILL && cgroups::tree::kill_all(&st.cgroup_paths) {
+        cgroups::freezer::thaw_tree(&st.cgroup_paths);
+        return;
+    }
     let mut sent: Vec<i32> = Vec::new();
     for _ in 0..10 {
         let new: Vec<i32> = cgroups::procs(&st.cgroup_paths).into_iter().filter(|p| !sent.contains(p)).collect();
