@@ -13,6 +13,7 @@ mod args;
 mod events;
 mod mount;
 mod oom;
+mod options;
 mod pty;
 mod reaper;
 mod runtime;
