@@ -85,6 +85,12 @@ impl Runtime {
     /// resources JSON for `update --resources -`) when no stdio is given.
     pub fn call_input(&self, reaper: &Reaper, log: Option<&Path>, args: &[&str], stdio: Option<CallStdio>, input: Option<&[u8]>) -> Result<String, String> {
         let mut cmd = Command::new(&self.binary);
+        // containerd under systemd (Type=notify) hands its NOTIFY_SOCKET to
+        // shims. runc, seeing it, proxies it into the container and `start`
+        // waits for the container's READY=1: forever, for anything but a
+        // notify-aware service (seen in the systemd guest). go-runc drops it
+        // for the same reason.
+        cmd.env_remove("NOTIFY_SOCKET");
         cmd.arg("--root").arg(&self.root);
         if let Some(log) = log {
             cmd.arg("--log").arg(log).arg("--log-format").arg("json");
