@@ -15,7 +15,7 @@ pub fn document() -> Value {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             // What this build knows (features.md: not what this kernel has).
             "capabilities": crate::capabilities::all_names(),
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true},
             "seccomp": crate::seccomp::features(),
             // Built in; whether the host runs them is another matter
             // (features-linux.md "AppArmor", "SELinux").

@@ -11,6 +11,7 @@
 
 mod cli;
 
+use berth::cgroups::systemd::Driver;
 use berth::container::{self, CreateOpts, ListFormat, RunOpts};
 use berth::error::{Error, Result};
 use berth::state::Root;
@@ -138,14 +139,17 @@ fn help(topic: Option<&str>) -> Result<i32> {
 /// The cgroup manager the global flags ask for; only commands that make
 /// cgroups care (a container's later commands use the paths it recorded).
 #[cfg_attr(test, allow(dead_code))] // reached only from the C `main`, not built for tests
-fn check_cgroup_manager(cli: &Cli) -> Result<()> {
+fn check_cgroup_manager(cli: &Cli) -> Result<Driver> {
     let manager = cli.cgroup_manager.as_deref().unwrap_or(if cli.systemd_cgroup { "systemd" } else { "cgroupfs" });
     let makes_cgroups = matches!(cli.cmd, Some(Cmd::Create(_) | Cmd::Run { .. } | Cmd::Restore(_)));
     match manager {
-        "cgroupfs" => Ok(()),
-        "systemd" if makes_cgroups => Err(Error::msg("the systemd cgroup manager is not built yet (--systemd-cgroup); use --cgroup-manager cgroupfs")),
+        "cgroupfs" => Ok(Driver::Cgroupfs),
+        "systemd" if matches!(cli.cmd, Some(Cmd::Restore(_))) => {
+            Err(Error::msg("restore with the systemd cgroup manager is not supported yet (--systemd-cgroup); use --cgroup-manager cgroupfs"))
+        }
+        "systemd" => Ok(Driver::Systemd),
         "disabled" if makes_cgroups => Err(Error::msg("--cgroup-manager disabled is not supported yet; use cgroupfs")),
-        "systemd" | "disabled" => Ok(()),
+        "disabled" => Ok(Driver::Cgroupfs),
         other => Err(Error::msg(format!("unknown cgroup manager {other:?}: expected cgroupfs, systemd or disabled"))),
     }
 }
@@ -161,7 +165,7 @@ fn table_or_json(format: &str) -> Result<bool> {
 
 #[cfg_attr(test, allow(dead_code))] // reached only from the C `main`, not built for tests
 fn dispatch(cli: Cli) -> Result<i32> {
-    check_cgroup_manager(&cli)?;
+    let driver = check_cgroup_manager(&cli)?;
     let root = Root::new(cli.root);
     let criu = cli.criu;
     let Some(cmd) = cli.cmd else {
@@ -175,7 +179,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Create(a) => {
-            container::create(&root, create_opts(a))?;
+            container::create(&root, create_opts(a, driver))?;
             Ok(0)
         }
         Cmd::Start { id } => container::start(&root, &id).map(|_| 0),
@@ -188,7 +192,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             container::kill(&root, &id, sig, all).map(|_| 0)
         }
         Cmd::Delete { force, id } => container::delete(&root, &id, force).map(|_| 0),
-        Cmd::Run { create, detach, keep, no_subreaper } => container::run(&root, create_opts(create), RunOpts { detach, keep, no_subreaper }),
+        Cmd::Run { create, detach, keep, no_subreaper } => container::run(&root, create_opts(create, driver), RunOpts { detach, keep, no_subreaper }),
         Cmd::List { format, quiet } => {
             let f = if table_or_json(&format)? { ListFormat::Json } else { ListFormat::Table };
             berth::output::print(&container::list(&root, f, quiet)?);
@@ -262,7 +266,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
 }
 
 #[cfg_attr(test, allow(dead_code))] // reached only from the C `main`, not built for tests
-fn create_opts(a: CreateArgs) -> CreateOpts {
+fn create_opts(a: CreateArgs, cgroup_driver: Driver) -> CreateOpts {
     let console = match a.console_socket {
         Some(p) => container::Console::Socket(p),
         None => container::Console::None,
@@ -283,6 +287,7 @@ fn create_opts(a: CreateArgs) -> CreateOpts {
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds + listen,
         extra_env,
+        cgroup_driver,
     }
 }
 

@@ -100,6 +100,10 @@ pub struct State {
     /// `berth create` at work. Gone from the final state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creator: Option<(i32, u64)>,
+    /// Under the systemd cgroup driver: the unit that holds the cgroups
+    /// (`docker-<id>.scope`), stopped by `delete`, set by `update`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 /// The mounts of a container that has no mount namespace of its own (see

@@ -16,8 +16,9 @@
 //! directory is listed, signalled, thawed and removed with it. `update` of
 //! device rules goes through [`device_update`] (v1) and [`bpf`] (cgroup2),
 //! without a window.
-//! [`Manager`] is the interface the container code uses, so a systemd
-//! driver can take the cgroupfs driver's place later.
+//! [`Manager`] is the interface the container code uses. The directories
+//! are Berth's own (the cgroupfs driver) or a systemd unit's ([`systemd`]:
+//! systemd makes them, the rest is the same code).
 
 pub mod apply;
 pub mod bpf;
@@ -27,6 +28,7 @@ pub mod entry;
 pub mod freezer;
 pub mod stats;
 pub mod stats_cpuset;
+pub mod systemd;
 pub mod tree;
 pub mod v1;
 pub mod v2;

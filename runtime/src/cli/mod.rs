@@ -26,7 +26,7 @@ pub struct Cli {
     /// enable debug logging
     #[arg(long, global = true)]
     pub debug: bool,
-    /// enable systemd cgroup support (not built yet: create, run and restore refuse it)
+    /// enable systemd cgroup support: cgroupsPath is slice:prefix:name, the cgroup a transient systemd scope (restore refuses it)
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
     /// cgroup manager: cgroupfs, systemd or disabled

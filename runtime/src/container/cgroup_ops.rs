@@ -198,7 +198,7 @@ fn live(root: &Root, id: &str, what: &str) -> Result<(State, Status, Placement)>
 pub fn update(root: &Root, a: &UpdateArgs) -> Result<()> {
     let r = update_resources(a, &mut std::io::stdin())?;
     let _lock = root.lock(&a.id)?;
-    let (_, _, p) = live(root, &a.id, "update")?;
+    let (st, _, p) = live(root, &a.id, "update")?;
     if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
         log::debug!("update {}: device rules change to the {} given", a.id, r.devices().as_ref().map_or(0, Vec::len));
     }
@@ -210,7 +210,11 @@ pub fn update(root: &Root, a: &UpdateArgs) -> Result<()> {
             }
         }
     }
-    p.apply(&r, Mode::Update).map_err(|e| e.context(format!("update {}", a.id)))
+    match &st.systemd_unit {
+        Some(unit) => crate::cgroups::systemd::update(unit, &p, &r),
+        None => p.apply(&r, Mode::Update),
+    }
+    .map_err(|e| e.context(format!("update {}", a.id)))
 }
 
 /// `berth pause`: freeze every process of a created or running container.

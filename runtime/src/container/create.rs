@@ -1,6 +1,7 @@
 //! `berth create`: the parent side of container creation.
 
 use super::init::{self, InitCtx};
+use crate::cgroups::systemd::{self, Driver};
 use crate::cgroups::{self, Placement};
 use crate::config::{self, Bundle};
 use crate::error::{Error, Result};
@@ -43,6 +44,8 @@ pub struct CreateOpts {
     pub preserve_fds: u32,
     /// Entries added to process.env (LISTEN_FDS/LISTEN_PID for socket activation).
     pub extra_env: Vec<String>,
+    /// Who makes the cgroups (`--systemd-cgroup`, `--cgroup-manager`).
+    pub cgroup_driver: Driver,
 }
 
 /// What `create` leaves for `run`.
@@ -76,8 +79,14 @@ pub fn create(root: &Root, o: CreateOpts) -> Result<Created> {
         plan.join.len() + usize::from(plan.join_user.is_some()) + usize::from(plan.join_pid.is_some()) + usize::from(plan.join_time.is_some())
     );
     let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
-    let placement = cgroups::resolve(cg_path, &o.id)?;
-    log::debug!("create {}: cgroups {:?}", o.id, placement.paths());
+    let (placement, unit) = match o.cgroup_driver {
+        Driver::Cgroupfs => (cgroups::resolve(cg_path, &o.id)?, None),
+        Driver::Systemd => {
+            let (p, u) = systemd::resolve(cg_path, &o.id)?;
+            (p, Some(u))
+        }
+    };
+    log::debug!("create {}: cgroups {:?}{}", o.id, placement.paths(), unit.as_ref().map_or(String::new(), |u| format!(" in unit {}", u.name)));
     // Before anything exists: a frozen cgroup would hang the create, and a
     // unified key the host cannot carry out is refused whole.
     placement.check_existing()?;
@@ -103,12 +112,17 @@ pub fn create(root: &Root, o: CreateOpts) -> Result<Created> {
         false => None,
     };
     let locked = root.create_container_dir(&o.id)?;
-    let mut guard = Cleanup { locked: &locked, placement: Some(&placement), pid: 0, host_mounts: below.map(|b| (bundle.rootfs.as_path(), b)) };
+    // Under systemd the directories are the unit's: they are ours to remove
+    // only once our unit started (a name taken by another container's unit
+    // must not cost that container its cgroup).
+    let ours = unit.is_none().then_some(&placement);
+    let mut guard = Cleanup { locked: &locked, placement: ours, unit: None, pid: 0, host_mounts: below.map(|b| (bundle.rootfs.as_path(), b)) };
     // Intent first: from here on everything create makes (cgroups, the
     // init, mounts in our namespace) is named by a record on disk before it
     // exists, so that `delete --force` finds it whenever create is killed.
     locked.save_config(&bundle.raw)?;
     let mut st = new_state(&o.id, 0, 0, &bundle, placement.paths(), plan.new_pidns);
+    st.systemd_unit = unit.as_ref().map(|u| u.name.clone());
     st.host_mounts = below.map(|below| state::HostMounts { below, ours: 0 });
     // SAFETY: getpid has no preconditions.
     let me = unsafe { libc::getpid() };
@@ -116,10 +130,19 @@ pub fn create(root: &Root, o: CreateOpts) -> Result<Created> {
     locked.save(&st)?;
     let extras = InitExtras { seccomp: filter.as_ref(), lsm: &lsm_writes, mount_context: mount_context.as_deref() };
     let mut proxy = None;
+    let cgroups = Cgroups { placement: &placement, unit: unit.as_ref() };
     let pid =
-        build(&o, &bundle, &plan, &placement, &locked, &mut st, terminal, extras, &mut proxy, &mut guard).map_err(|e| e.context(format!("create {}", o.id)))?;
+        build(&o, &bundle, &plan, cgroups, &locked, &mut st, terminal, extras, &mut proxy, &mut guard).map_err(|e| e.context(format!("create {}", o.id)))?;
     guard.disarm();
     Ok(Created { pid, proxy })
+}
+
+/// Where the container's cgroups are and, under systemd, the unit that
+/// makes them.
+#[derive(Clone, Copy)]
+struct Cgroups<'a> {
+    placement: &'a Placement,
+    unit: Option<&'a systemd::Unit>,
 }
 
 /// Security settings prepared by the parent for the init.
@@ -152,6 +175,8 @@ fn lsm_plan(spec: &oci_spec::runtime::Spec) -> Result<LsmPlan> {
 struct Cleanup<'a> {
     locked: &'a Locked,
     placement: Option<&'a Placement>,
+    /// A systemd unit started for the container: stopped.
+    unit: Option<&'a str>,
     pid: i32,
     /// The rootfs and the id of the mount it was on before create.
     host_mounts: Option<(&'a Path, u64)>,
@@ -160,6 +185,7 @@ struct Cleanup<'a> {
 impl Cleanup<'_> {
     fn disarm(&mut self) {
         self.placement = None;
+        self.unit = None;
         self.pid = -1;
     }
 }
@@ -181,6 +207,11 @@ impl Drop for Cleanup<'_> {
                 log::warn!("unmount the container's mounts on {}: {e}", rootfs.display());
             }
         }
+        if let Some(u) = self.unit {
+            if let Err(e) = systemd::stop(u) {
+                log::warn!("{e}");
+            }
+        }
         if let Some(p) = self.placement {
             if let Err(e) = cgroups::remove(&p.paths()) {
                 log::warn!("{e}");
@@ -193,24 +224,29 @@ impl Drop for Cleanup<'_> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn build(
+fn build<'a>(
     o: &CreateOpts,
     bundle: &Bundle,
     plan: &Plan,
-    placement: &Placement,
+    cgroups: Cgroups<'a>,
     locked: &Locked,
     st: &mut State,
     terminal: bool,
     extras: InitExtras,
     proxy: &mut Option<OwnedFd>,
-    guard: &mut Cleanup,
+    guard: &mut Cleanup<'a>,
 ) -> Result<i32> {
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref();
+    let placement = cgroups.placement;
     // Only the cgroup2 directory before the clone: the init is born in it.
     // The v1 directories and every resource limit follow while the init
     // mounts its rootfs (it waits for them when it must join: see init.rs).
-    placement.create_v2()?;
+    // Under systemd the unit's directory is systemd's to make, once the
+    // init exists.
+    if cgroups.unit.is_none() {
+        placement.create_v2()?;
+    }
 
     // The start gate. The init holds it open read-write, so its read blocks
     // until `start` writes, and `start` can tell a dead init (ENXIO).
@@ -240,8 +276,8 @@ fn build(
     let (parent_chan, child_chan) = sync::pair()?;
     let cgroup_mounts = placement.mounts();
     let born = match placement.v2() {
-        Some((dir, _)) => cgroups::entry::Entry::v2_dir(dir)?,
-        None => cgroups::entry::Entry::default(),
+        Some((dir, _)) if cgroups.unit.is_none() => crate::cgroups::entry::Entry::v2_dir(dir)?,
+        _ => crate::cgroups::entry::Entry::default(),
     };
     let v1_dirs = placement.v1_paths();
     let base_state = |status: &str, pid: i32| hook_state(&o.id, status, pid, bundle);
@@ -289,7 +325,14 @@ fn build(
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
             .map_err(|e| Error::os(format!("set oom_score_adj to {adj}"), e).field("process.oomScoreAdj"))?;
     }
-    if !in_v2 {
+    if let Some(unit) = cgroups.unit {
+        // systemd moves the init into the unit's cgroup; the unit (with its
+        // limits) exists before the init runs a line of the container's.
+        let props = systemd::start_properties(unit, &o.id, pid, placement, spec)?;
+        systemd::start(unit, &props, placement, pid)?;
+        guard.unit = Some(&unit.name);
+        guard.placement = Some(placement);
+    } else if !in_v2 {
         born.enter_v2(pid)?;
     }
     drop(born);
@@ -314,8 +357,8 @@ fn build(
     // half-done: a v1 device list is rewritten rule by rule (deny all, then
     // each allow), and a member creating /dev/null in between gets EPERM.
     placement.create_v1()?;
-    cgroups::apply::apply_config(placement, linux)?;
-    let v1 = cgroups::entry::Entry::v1_dirs(&v1_dirs)?;
+    crate::cgroups::apply::apply_config(placement, linux)?;
+    let v1 = crate::cgroups::entry::Entry::v1_dirs(&v1_dirs)?;
     parent_chan.send_fds(&Msg::Placed, &v1.task_fds()).map_err(init_error)?;
     drop(v1);
 
@@ -388,6 +431,7 @@ pub(crate) fn new_state(id: &str, pid: i32, pid_start: u64, bundle: &Bundle, cgr
         },
         host_mounts: None,
         creator: None,
+        systemd_unit: None,
     }
 }
 

@@ -274,6 +274,13 @@ fn destroy(locked: &Locked, st: &State) -> Result<()> {
         crate::rootfs::inherited::unmount_stack(&st.rootfs, m.below, Some(m.ours).filter(|o| *o != 0))
             .map_err(|e| Error::os(format!("unmount the mounts of container {} on {}", st.id, st.rootfs.display()), e))?;
     }
+    if let Some(unit) = &st.systemd_unit {
+        // Its processes are gone: stopping the unit lets systemd forget it
+        // (and free the name). Without systemd the directories still go.
+        if let Err(e) = cgroups::systemd::stop(unit) {
+            log::warn!("delete {}: {e}", st.id);
+        }
+    }
     // A cgroup that cannot go still holds something of the container's:
     // the state stays, so that a later `delete --force` can find it.
     cgroups::remove(&st.cgroup_paths)?;

@@ -12,16 +12,22 @@ use crate::state::{self, Locked, Root};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The container's cgroup directories, and whether it has a pid namespace
-/// of its own, from the config saved in `dir`.
-fn cgroup_paths(dir: &Path, id: &str) -> Result<(Vec<PathBuf>, bool)> {
+/// The container's cgroup directories, whether it has a pid namespace of
+/// its own, and its systemd unit, from the config saved in `dir`. A
+/// cgroupsPath in systemd's `slice:prefix:name` form was the systemd
+/// driver's (the record of which driver made it was in the lost state).
+fn cgroup_paths(dir: &Path, id: &str) -> Result<(Vec<PathBuf>, bool, Option<String>)> {
     let path = dir.join(crate::config::SAVED_CONFIG);
     let raw = std::fs::read(&path).map_err(|e| Error::os(format!("read {}", path.display()), e))?;
     let spec = crate::config::parse(&raw).map_err(|e| e.context(path.display()))?;
     let linux = spec.linux().as_ref();
     let cg = linux.and_then(|l| l.cgroups_path().as_deref());
     let own_pidns = crate::namespaces::plan(linux).is_ok_and(|p| p.new_pidns);
-    Ok((cgroups::resolve(cg, id)?.paths(), own_pidns))
+    if cg.and_then(Path::to_str).is_some_and(cgroups::systemd::looks_like_unit) {
+        let (p, unit) = cgroups::systemd::resolve(cg, id)?;
+        return Ok((p.paths(), own_pidns, Some(unit.name)));
+    }
+    Ok((cgroups::resolve(cg, id)?.paths(), own_pidns, None))
 }
 
 /// The pid namespace of `pid` (the nsfs link text), if it can be read.
@@ -63,8 +69,13 @@ pub(super) fn kill_members(paths: &[PathBuf], own_pidns: bool) -> Result<()> {
 pub(super) fn delete_damaged(locked: &Locked, id: &str, why: Error) -> Result<()> {
     log::warn!("delete {id}: {why}; recovering from the saved config");
     match cgroup_paths(&locked.dir, id) {
-        Ok((paths, own_pidns)) => {
+        Ok((paths, own_pidns, unit)) => {
             kill_members(&paths, own_pidns)?;
+            if let Some(u) = unit {
+                if let Err(e) = cgroups::systemd::stop(&u) {
+                    log::warn!("delete {id}: {e}");
+                }
+            }
             // A cgroup that cannot go keeps the state dir, for another try.
             cgroups::remove(&paths)?;
         }
@@ -77,7 +88,7 @@ pub(super) fn delete_damaged(locked: &Locked, id: &str, why: Error) -> Result<()
 /// its cgroups hold processes, else stopped, with the reason in "error".
 pub(super) fn damaged_row(root: &Root, id: &str, why: &Error) -> serde_json::Value {
     let dir = root.container_dir(id);
-    let alive = cgroup_paths(&dir, id).is_ok_and(|(p, _)| !cgroups::procs(&p).is_empty());
+    let alive = cgroup_paths(&dir, id).is_ok_and(|(p, _, _)| !cgroups::procs(&p).is_empty());
     serde_json::json!({
         "ociVersion": "",
         "id": id,
