@@ -711,9 +711,18 @@ impl Task for Service {
     fn stats(&self, _: &TtrpcContext, req: api::StatsRequest) -> TtResult<api::StatsResponse> {
         crate::slog!("rpc stats {:?}", req);
         let c = self.get(&req.id)?;
-        let out = c.runtime.call(&self.reaper, Some(&c.log_path()), &["events", "--stats", &c.id], None).map_err(|e| err(Code::INTERNAL, e))?;
+        // The runtime reads the cgroups its state names (a systemd scope or a
+        // cgroupfs path alike). A runtime without `events` (crun 1.8): on a
+        // unified hierarchy, the init's own cgroup, as the kernel names it.
+        let metrics = match c.runtime.call(&self.reaper, Some(&c.log_path()), &["events", "--stats", &c.id], None) {
+            Ok(out) => crate::stats::to_metrics(&out),
+            Err(e) => {
+                let pid = c.init.st.lock().unwrap().pid;
+                crate::stats::from_cgroup(pid).map_err(|e2| format!("{e}; reading the init's cgroup instead: {e2}"))
+            }
+        };
         let mut r = api::StatsResponse::new();
-        r.stats = MessageField::some(crate::stats::to_metrics(&out).map_err(|e| err(Code::INTERNAL, e))?);
+        r.stats = MessageField::some(metrics.map_err(|e| err(Code::INTERNAL, e))?);
         Ok(r)
     }
 }
