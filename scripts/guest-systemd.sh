@@ -14,7 +14,8 @@
 # back to $GUEST_SHARE/engines/results (capture: .../capture). Exits non-zero
 # when a check failed; prints a summary and the wall time.
 #
-# Knobs: SUITE_RUNTIMES (default "runc crun berth"), SUITE_ENGINES (default
+# Knobs: SUITE_RUNTIMES (default "runc berth"; add crun to compare, ~2 min
+# more), SUITE_ENGINES (default
 # "containerd-runc-shim containerd-berth-shim podman docker"),
 # CAPTURE_ENGINES (default "containerd podman docker"), GUEST_SHARE,
 # SKIP_BUILD=1 (reuse target/release as it is).
@@ -57,7 +58,7 @@ fi
 
 out=$dir/results
 rm -rf "$out"
-export SUITE_RUNTIMES=${SUITE_RUNTIMES:-runc crun berth}
+export SUITE_RUNTIMES=${SUITE_RUNTIMES:-runc berth}
 export SUITE_ENGINES=${SUITE_ENGINES:-containerd-runc-shim containerd-berth-shim podman docker}
 CGV2_PASSENV="SUITE_RUNTIMES SUITE_ENGINES" GUEST_INIT=systemd bash scripts/guest.sh run -- \
     bash "$dir/suite.sh" "$dir" "$out" || status=$?

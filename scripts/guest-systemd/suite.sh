@@ -8,16 +8,18 @@
 # DIR (on the share) holds berth, containerd-shim-berth-v2,
 # busybox-oci.tar, busybox-rootfs.tar. OUT_DIR receives results.tsv (one
 # `runtime engine check PASS|FAIL|KNOWN detail` line per check) and logs.
-# SUITE_RUNTIMES (default "runc crun berth") and SUITE_ENGINES (default
+# SUITE_RUNTIMES (default "runc berth"; "runc crun berth" adds crun) and SUITE_ENGINES (default
 # "containerd-runc-shim containerd-berth-shim podman docker") pick what runs.
 #
 # For every engine and runtime: a container with a 64 MiB memory limit must
 # have its init in `<slice>/<prefix>-<id>.scope` itself, the unit's
 # MemoryMax and the scope's memory.max must be 67108864 (runc's layout), an
-# exec'd process must share the init's cgroup, stats must show the limit
-# (containerd), and once the container is removed no unit and no cgroup
-# directory may be left. Engine state and container root filesystems stay on
-# the guest's disk; only results go to OUT_DIR.
+# exec'd process must share the init's cgroup; through containerd also stats
+# show the limit, pause/resume freeze and thaw the cgroup, and an exec that
+# eats memory is OOM-killed with a TaskOOM event; once the container is
+# removed no unit and no cgroup directory may be left. Engine state and
+# container root filesystems stay on the guest's disk; only results go to
+# OUT_DIR.
 #
 # Known deviations of a peer runtime are recorded as KNOWN, not FAIL (table
 # KNOWN below): crun 1.8 puts the init in a `container` child of the scope
@@ -25,7 +27,7 @@
 set -u
 DIR=${1:?usage: suite.sh DIR OUT_DIR}
 OUT=${2:?usage: suite.sh DIR OUT_DIR}
-RUNTIMES=${SUITE_RUNTIMES:-runc crun berth}
+RUNTIMES=${SUITE_RUNTIMES:-runc berth}
 ENGINES=${SUITE_ENGINES:-containerd-runc-shim containerd-berth-shim podman docker}
 IMG_CTR=docker.io/library/berth-busybox:test
 IMG=berth-busybox:test
@@ -165,6 +167,21 @@ ctr_case() {
     in_scope "run" "$pid" system.slice "$unit"
     exec_cgroup "${c[@]}" task exec --exec-id e1 "$id"
     step "stats" "${c[@]}" task metrics "$id" && expect "stats: memory.usage_limit" "$LIMIT" "$(echo "$OUTPUT" | awk '$1 == "memory.usage_limit" {print $2}')"
+    local cgdir=/sys/fs/cgroup/$(sed -n 's|^0::/||p' "/proc/$pid/cgroup" 2>/dev/null)
+    step "pause" "${c[@]}" task pause "$id" && expect "pause: cgroup.freeze" 1 "$(cat "$cgdir/cgroup.freeze" 2>&1)"
+    step "resume" "${c[@]}" task resume "$id" && expect "resume: cgroup.freeze" 0 "$(cat "$cgdir/cgroup.freeze" 2>&1)"
+    # OOM: an exec that eats memory (tail looks for a newline in /dev/zero)
+    # is killed in the scope, and the shim publishes TaskOOM.
+    local ev=/tmp/ctr-events-$id
+    timeout 100 ctr events > "$ev" 2>&1 &
+    local evpid=$!
+    sleep 0.5
+    OUTPUT=$(timeout $T "${c[@]}" task exec --exec-id oom "$id" tail /dev/zero 2>&1); echo "### oom exec: $OUTPUT" >> "$LOG"
+    local i
+    for i in $(seq 25); do grep -q "/tasks/oom" "$ev" && break; sleep 0.2; done
+    expect "oom: TaskOOM published" 1 "$(grep -c "/tasks/oom.*$id" "$ev")"
+    kill $evpid 2>/dev/null; wait $evpid 2>/dev/null
+    expect "oom: memory.events oom_kill" 1 "$(awk '$1 == "oom_kill" {print ($2 > 0)}' "$cgdir/memory.events" 2>&1)"
     step "kill" "${c[@]}" task kill -s SIGKILL "$id"
     local i st=
     for i in $(seq 50); do
