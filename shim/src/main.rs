@@ -13,6 +13,7 @@ mod args;
 mod events;
 mod mount;
 mod oom;
+mod options;
 mod pty;
 mod reaper;
 mod runtime;
@@ -209,6 +210,13 @@ fn write_address_and_print(address: &str) {
 
 /// `serve`: the long-lived shim server.
 fn serve(a: &Args) {
+    // The listening socket and the readiness pipe came from `start` without
+    // close-on-exec (they had to survive our exec): no runtime call may
+    // inherit them.
+    for fd in [LISTEN_FD, READY_FD] {
+        // SAFETY: fcntl(F_SETFD) on a descriptor number changes only its flags.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer argument.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
         fail(format!("set child subreaper: {}", std::io::Error::last_os_error()));

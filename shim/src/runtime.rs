@@ -1,6 +1,8 @@
 //! Driving a runc-compatible runtime binary through its CLI, the way
 //! containerd's runc shim drives runc: every call carries
-//! `--root R --log B/log.json --log-format json`.
+//! `--root R --log B/log.json --log-format json`, and `--systemd-cgroup`
+//! when the runtime options ask for the systemd cgroup driver (go-runc puts
+//! it on every call, as we do).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -26,6 +28,9 @@ pub struct Runtime {
     pub binary: PathBuf,
     /// Value of the runtime's global `--root` flag.
     pub root: PathBuf,
+    /// Pass the global `--systemd-cgroup` flag (runtime options'
+    /// `SystemdCgroup`).
+    pub systemd_cgroup: bool,
 }
 
 /// Standard streams handed to a runtime call (and through `create` to the
@@ -60,7 +65,12 @@ impl Runtime {
         } else {
             Path::new("/run/containerd/berth").join(ns)
         };
-        Runtime { binary, root }
+        Runtime { binary, root, systemd_cgroup: false }
+    }
+
+    /// The same runtime with the systemd cgroup driver on or off.
+    pub fn with_systemd_cgroup(self, on: bool) -> Runtime {
+        Runtime { systemd_cgroup: on, ..self }
     }
 
     /// Runs `runtime --root R [--log L --log-format json] ARGS...`, waits for
@@ -75,9 +85,18 @@ impl Runtime {
     /// resources JSON for `update --resources -`) when no stdio is given.
     pub fn call_input(&self, reaper: &Reaper, log: Option<&Path>, args: &[&str], stdio: Option<CallStdio>, input: Option<&[u8]>) -> Result<String, String> {
         let mut cmd = Command::new(&self.binary);
+        // containerd under systemd (Type=notify) hands its NOTIFY_SOCKET to
+        // shims. runc, seeing it, proxies it into the container and `start`
+        // waits for the container's READY=1: forever, for anything but a
+        // notify-aware service (seen in the systemd guest). go-runc drops it
+        // for the same reason.
+        cmd.env_remove("NOTIFY_SOCKET");
         cmd.arg("--root").arg(&self.root);
         if let Some(log) = log {
             cmd.arg("--log").arg(log).arg("--log-format").arg("json");
+        }
+        if self.systemd_cgroup {
+            cmd.arg("--systemd-cgroup");
         }
         cmd.args(args);
         let captured = stdio.is_none();
@@ -177,5 +196,7 @@ mod tests {
         let r = Runtime::resolve("ns", "/usr/bin/runc", "/tmp/r");
         assert_eq!(r.binary, PathBuf::from("/usr/bin/runc"));
         assert_eq!(r.root, PathBuf::from("/tmp/r"));
+        assert!(!r.systemd_cgroup);
+        assert!(r.with_systemd_cgroup(true).systemd_cgroup);
     }
 }

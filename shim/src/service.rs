@@ -15,7 +15,7 @@ use containerd_shim_protos::events::task::{
 };
 use containerd_shim_protos::protobuf::well_known_types::empty::Empty;
 use containerd_shim_protos::protobuf::{Message, MessageField};
-use containerd_shim_protos::shim::oci::{CheckpointOptions, Options};
+use containerd_shim_protos::shim::oci::CheckpointOptions;
 use containerd_shim_protos::Task;
 use ttrpc::{Code, TtrpcContext};
 
@@ -116,14 +116,6 @@ pub struct Service {
     containers: Mutex<HashMap<String, Arc<Container>>>,
     /// Our listening socket's path, unlinked at Shutdown.
     socket: Option<PathBuf>,
-}
-
-fn runc_options(req: &api::CreateTaskRequest) -> Options {
-    req.options
-        .as_ref()
-        .filter(|a| a.type_url.ends_with("containerd.runc.v1.Options"))
-        .and_then(|a| Options::parse_from_bytes(&a.value).ok())
-        .unwrap_or_default()
 }
 
 /// Numbers exec process files so concurrent execs never share one.
@@ -325,8 +317,8 @@ impl Task for Service {
         if self.containers.lock().unwrap().contains_key(&req.id) {
             return Err(err(Code::ALREADY_EXISTS, format!("container {} already exists", req.id)));
         }
-        let opts = runc_options(&req);
-        let runtime = Runtime::resolve(&self.namespace, &opts.binary_name, &opts.root);
+        let opts = crate::options::decode(req.options.as_ref()).map_err(|e| err(Code::INVALID_ARGUMENT, e))?;
+        let runtime = Runtime::resolve(&self.namespace, &opts.binary_name, &opts.root).with_systemd_cgroup(opts.systemd_cgroup);
         let bundle = PathBuf::from(&req.bundle);
         state::write_runtime(&bundle, &runtime);
         let rootfs = bundle.join("rootfs");
@@ -719,9 +711,18 @@ impl Task for Service {
     fn stats(&self, _: &TtrpcContext, req: api::StatsRequest) -> TtResult<api::StatsResponse> {
         crate::slog!("rpc stats {:?}", req);
         let c = self.get(&req.id)?;
-        let out = c.runtime.call(&self.reaper, Some(&c.log_path()), &["events", "--stats", &c.id], None).map_err(|e| err(Code::INTERNAL, e))?;
+        // The runtime reads the cgroups its state names (a systemd scope or a
+        // cgroupfs path alike). A runtime without `events` (crun 1.8): on a
+        // unified hierarchy, the init's own cgroup, as the kernel names it.
+        let metrics = match c.runtime.call(&self.reaper, Some(&c.log_path()), &["events", "--stats", &c.id], None) {
+            Ok(out) => crate::stats::to_metrics(&out),
+            Err(e) => {
+                let pid = c.init.st.lock().unwrap().pid;
+                crate::stats::from_cgroup(pid).map_err(|e2| format!("{e}; reading the init's cgroup instead: {e2}"))
+            }
+        };
         let mut r = api::StatsResponse::new();
-        r.stats = MessageField::some(crate::stats::to_metrics(&out).map_err(|e| err(Code::INTERNAL, e))?);
+        r.stats = MessageField::some(metrics.map_err(|e| err(Code::INTERNAL, e))?);
         Ok(r)
     }
 }

@@ -2,7 +2,8 @@
 //! report the real exit status after the server is gone (shim crash, kill -9).
 //!
 //! Files, each written whole through a temporary name and a rename:
-//! - `shim-runtime`: `binary=<path>` and `root=<path>` lines;
+//! - `shim-runtime`: `binary=<path>` and `root=<path>` lines, and
+//!   `systemd-cgroup=true` when the runtime is driven with `--systemd-cgroup`;
 //! - `init.exit`: `<exit code> <unix seconds> <nanoseconds>`.
 
 use std::path::Path;
@@ -19,7 +20,10 @@ fn write_atomic(path: &Path, data: &str) {
 
 /// Records which runtime (binary and root) manages the bundle's container.
 pub fn write_runtime(bundle: &Path, rt: &Runtime) {
-    let data = format!("binary={}\nroot={}\n", rt.binary.display(), rt.root.display());
+    let mut data = format!("binary={}\nroot={}\n", rt.binary.display(), rt.root.display());
+    if rt.systemd_cgroup {
+        data.push_str("systemd-cgroup=true\n");
+    }
     write_atomic(&bundle.join("shim-runtime"), &data);
 }
 
@@ -27,7 +31,8 @@ pub fn write_runtime(bundle: &Path, rt: &Runtime) {
 pub fn read_runtime(bundle: &Path) -> Option<Runtime> {
     let s = std::fs::read_to_string(bundle.join("shim-runtime")).ok()?;
     let field = |k: &str| s.lines().find_map(|l| l.strip_prefix(k)).map(str::to_string);
-    Some(Runtime { binary: field("binary=")?.into(), root: field("root=")?.into() })
+    let systemd_cgroup = field("systemd-cgroup=").is_some_and(|v| v == "true");
+    Some(Runtime { binary: field("binary=")?.into(), root: field("root=")?.into(), systemd_cgroup })
 }
 
 /// Records the init's exit code and time.
@@ -59,9 +64,12 @@ mod tests {
     fn round_trips() {
         let dir = std::env::temp_dir().join(format!("berth-shim-state-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let rt = Runtime { binary: "/usr/bin/runc".into(), root: "/run/x/ns".into() };
+        let rt = Runtime { binary: "/usr/bin/runc".into(), root: "/run/x/ns".into(), systemd_cgroup: false };
         write_runtime(&dir, &rt);
-        assert_eq!(read_runtime(&dir), Some(rt));
+        assert_eq!(read_runtime(&dir), Some(rt.clone()));
+        let sd = rt.with_systemd_cgroup(true);
+        write_runtime(&dir, &sd);
+        assert_eq!(read_runtime(&dir), Some(sd));
         let at = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 42);
         write_exit(&dir, 137, at);
         assert_eq!(read_exit(&dir), Some((137, at)));

@@ -1,6 +1,7 @@
 //! Task metrics from the runtime's `events --stats ID` (one JSON object
 //! `{"type":"stats","data":{...}}`, runc's layout), turned into containerd's
-//! cgroup metrics messages: v2 on a unified hierarchy, v1 otherwise.
+//! cgroup metrics messages: v2 on a unified hierarchy, v1 otherwise; for a
+//! runtime without `events` (crun), read from the init's cgroup v2 directory.
 
 use containerd_shim_protos::cgroups::metrics as v1;
 use containerd_shim_protos::cgroups_v2::metrics as v2;
@@ -77,6 +78,51 @@ pub fn to_metrics(out: &str) -> Result<Any, String> {
     Ok(any)
 }
 
+/// Metrics read from the cgroup v2 directory of process `pid` (the path
+/// `/proc/<pid>/cgroup` gives, wherever a driver put it), for runtimes that
+/// have no `events --stats`. Only on a unified hierarchy.
+pub fn from_cgroup(pid: u32) -> Result<Any, String> {
+    if !unified() {
+        return Err("not a unified cgroup hierarchy".into());
+    }
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| format!("/proc/{pid}/cgroup: {e}"))?;
+    let rel = cg.lines().find_map(|l| l.strip_prefix("0::")).ok_or_else(|| format!("/proc/{pid}/cgroup: no cgroup2 line"))?;
+    metrics_v2(&std::path::Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/')))
+}
+
+/// The v2 metrics of cgroup directory `dir`: pids, cpu.stat usage, memory
+/// usage and limit (`max` reads as u64::MAX, as containerd's own reader has it).
+fn metrics_v2(dir: &std::path::Path) -> Result<Any, String> {
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).map_err(|e| format!("{}: {e}", dir.join(f).display()));
+    let value = |f: &str| -> Result<u64, String> {
+        let s = read(f)?;
+        match s.trim() {
+            "max" => Ok(u64::MAX),
+            v => v.parse().map_err(|_| format!("{}: not a number: {v:?}", dir.join(f).display())),
+        }
+    };
+    let cpu = read("cpu.stat")?;
+    let field = |k: &str| cpu.lines().find_map(|l| l.strip_prefix(k)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0);
+    let mut m = v2::Metrics::new();
+    let mut p = v2::PidsStat::new();
+    p.current = value("pids.current").unwrap_or(0);
+    p.limit = value("pids.max").map(|v| if v == u64::MAX { 0 } else { v }).unwrap_or(0);
+    m.pids = MessageField::some(p);
+    let mut c = v2::CPUStat::new();
+    c.usage_usec = field("usage_usec");
+    c.user_usec = field("user_usec");
+    c.system_usec = field("system_usec");
+    m.cpu = MessageField::some(c);
+    let mut mem = v2::MemoryStat::new();
+    mem.usage = value("memory.current")?;
+    mem.usage_limit = value("memory.max")?;
+    m.memory = MessageField::some(mem);
+    let mut any = Any::new();
+    any.type_url = "io.containerd.cgroups.v2.Metrics".into();
+    any.value = m.write_to_bytes().map_err(|e| e.to_string())?;
+    Ok(any)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +135,32 @@ mod tests {
         assert_eq!(num(s, &["data", "memory", "usage", "usage"]), 7);
         assert_eq!(num(s, &["data", "nope"]), 0);
         assert!(to_metrics(s).is_ok());
+    }
+
+    #[test]
+    fn metrics_from_a_v2_directory() {
+        let dir = std::env::temp_dir().join(format!("berth-shim-stats-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (f, v) in [
+            ("cpu.stat", "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 0\n"),
+            ("pids.current", "2\n"),
+            ("pids.max", "max\n"),
+            ("memory.current", "311296\n"),
+            ("memory.max", "67108864\n"),
+        ] {
+            std::fs::write(dir.join(f), v).unwrap();
+        }
+        let any = metrics_v2(&dir).unwrap();
+        assert_eq!(any.type_url, "io.containerd.cgroups.v2.Metrics");
+        let m = v2::Metrics::parse_from_bytes(&any.value).unwrap();
+        assert_eq!((m.pids.current, m.pids.limit), (2, 0));
+        assert_eq!((m.cpu.usage_usec, m.cpu.user_usec, m.cpu.system_usec), (1500, 1000, 500));
+        assert_eq!((m.memory.usage, m.memory.usage_limit), (311296, 67108864));
+        std::fs::write(dir.join("memory.max"), "max\n").unwrap();
+        let m = v2::Metrics::parse_from_bytes(&metrics_v2(&dir).unwrap().value).unwrap();
+        assert_eq!(m.memory.usage_limit, u64::MAX);
+        std::fs::remove_file(dir.join("memory.current")).unwrap();
+        assert!(metrics_v2(&dir).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
