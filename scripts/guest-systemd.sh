@@ -43,6 +43,10 @@ fi
 target=${CARGO_TARGET_DIR:-$repo/target}
 cp "$target/release/berth" "$target/release/containerd-shim-berth-v2" "$dir/"
 cp scripts/guest-systemd/suite.sh scripts/guest-systemd/capture.sh "$dir/"
+# conformance/tests/systemd_driver.rs, run first in the same boot
+driver_test=$(cargo test --release -q -p conformance --test systemd_driver --no-run --message-format=json 2>/dev/null |
+    jq -r 'select(.executable != null) | .executable' | tail -1)
+[ -n "$driver_test" ] && cp "$driver_test" "$dir/systemd_driver"
 t_build=$(date +%s)
 
 status=0

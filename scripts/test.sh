@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (CI runs it through .ci/run): set up, check formatting
-# and lints, build, run every test in the workspace, then check that
-# nothing leaked.
+# and lints, build, run every test in the workspace, check that nothing
+# leaked, then the pure-cgroup2 and systemd suites in a guest
+# (scripts/guest-tests.sh).
 #
 # usage: sudo bash scripts/test.sh [extra args for the test binaries]
 # Exits non-zero if the build or any test fails, or if a cgroup under
@@ -57,6 +58,13 @@ else
     [ "$status" -ne 0 ] || status=1
 fi
 
+# Pure cgroup v2 and systemd hosts, in a guest (this machine's cgroups are
+# a hybrid): skipped for a filtered run (arguments given) or with
+# BERTH_GUEST_TESTS=0.
+if [ $# -eq 0 ] && [ "${BERTH_GUEST_TESTS:-1}" != 0 ]; then
+    say "pure cgroup v2 and systemd (guest)"
+    bash scripts/guest-tests.sh || { echo "test.sh: guest suites failed" >&2; status=1; }
+fi
 
 if [ "$status" -eq 0 ]; then say "all good"; else say "FAILED"; fi
 exit "$status"

@@ -234,8 +234,30 @@ engine_docker() {
     gone "rm" system.slice "$unit"
 }
 
+# The runtime's own systemd-driver conformance tests (conformance/tests/
+# systemd_driver.rs), when guest-systemd.sh brought their binary: unit,
+# properties, update, pause, delete and failed creates against systemd.
+conformance_driver() {
+    [ -x "$DIR/systemd_driver" ] || return 0
+    local t line name
+    t=$(date +%s)
+    RT=berth; ENG=conformance
+    echo "== conformance systemd_driver with berth"
+    OCI_RUNTIME=/usr/local/bin/berth "$DIR/systemd_driver" --test-threads=2 > "$OUT/systemd_driver.log" 2>&1
+    while read -r line; do
+        name=${line#test }; name=${name% ...*}
+        case $line in
+            *"... ok") pass "$name" ;;
+            *"... FAILED") fail "$name" "see systemd_driver.log" ;;
+        esac
+    done < <(grep -E '^test .* \.\.\. (ok|FAILED)$' "$OUT/systemd_driver.log")
+    grep -q '^test result: ok' "$OUT/systemd_driver.log" || fail "systemd_driver" "$(tail -5 "$OUT/systemd_driver.log")"
+    echo "== conformance: $(( $(date +%s) - t )) s"
+}
+
 # ------------------------------------------------------------------ main
 setup
+[ "${SUITE_CONFORMANCE:-1}" = 0 ] || conformance_driver
 for ENG in $ENGINES; do
     t=$(date +%s)
     case $ENG in
