@@ -188,29 +188,22 @@ fn bad_input_leaves_no_unit() {
     if !have_systemd() {
         return;
     }
-    let mut c = sd_container("sd-bad");
-    c.set("/linux/cgroupsPath", json!("/berth-test/not-a-unit"));
-    let o = create_sd(&c);
-    o.fails();
-    assert!(said(&o).contains("slice:prefix:name") && said(&o).contains("linux.cgroupsPath"), "{}", said(&o));
-    c.assert_no_leaks(None);
-
-    let mut c = sd_container("sd-bad-annot");
-    c.set("/annotations", json!({"org.systemd.property.TimeoutStopSec": "'soon'"}));
-    let o = create_sd(&c);
-    o.fails();
-    assert!(said(&o).contains("org.systemd.property.TimeoutStopSec"), "{}", said(&o));
-    assert_unit_gone(&c);
-    c.assert_no_leaks(None);
-
-    // A property systemd refuses: its answer, and nothing left.
-    let mut c = sd_container("sd-bad-prop");
-    c.set("/annotations", json!({"org.systemd.property.NoSuchProperty": "true"}));
-    let o = create_sd(&c);
-    o.fails();
-    assert!(said(&o).contains("NoSuchProperty"), "{}", said(&o));
-    assert_unit_gone(&c);
-    c.assert_no_leaks(None);
+    // (name, config field, value, what the error must say)
+    let cases = [
+        ("sd-bad", "/linux/cgroupsPath", json!("/berth-test/not-a-unit"), &["slice:prefix:name", "linux.cgroupsPath"][..]),
+        ("sd-bad-annot", "/annotations", json!({"org.systemd.property.TimeoutStopSec": "'soon'"}), &["org.systemd.property.TimeoutStopSec"][..]),
+        // A property systemd refuses: its answer, and nothing left.
+        ("sd-bad-prop", "/annotations", json!({"org.systemd.property.NoSuchProperty": "true"}), &["NoSuchProperty"][..]),
+    ];
+    for (name, ptr, value, says) in cases {
+        let mut c = sd_container(name);
+        c.set(ptr, value);
+        let o = create_sd(&c);
+        o.fails();
+        assert!(says.iter().all(|w| said(&o).contains(w)), "{name}: {}", said(&o));
+        assert_unit_gone(&c);
+        c.assert_no_leaks(None);
+    }
 }
 
 // Two containers with one cgroupsPath: the second is refused, the first

@@ -30,11 +30,11 @@ fn dbus_err(step: &str, e: zbus::Error) -> Error {
     Error::msg(format!("{step}: {e}"))
 }
 
-/// The D-Bus error name of a failed call, if it is one.
+/// The D-Bus error name of a failed call, if it is one (systemd's own
+/// errors, org.freedesktop.systemd1.*, arrive as method errors).
 fn error_name(e: &zbus::Error) -> Option<String> {
     match e {
         zbus::Error::MethodError(name, _, _) => Some(name.to_string()),
-        zbus::Error::FDO(fdo) => Some(format!("{fdo:?}")),
         _ => None,
     }
 }
