@@ -19,6 +19,7 @@ pub mod image;
 pub mod netns;
 mod process;
 pub mod pty;
+pub mod readme;
 mod runtime;
 pub mod sandbox;
 pub mod scenario;
