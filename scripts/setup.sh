@@ -30,8 +30,10 @@ build_pkgs=(build-essential pkg-config libseccomp-dev busybox-static
 # drive (podman brings conmon; docker.io brings dockerd and its client),
 # docker-compose 1.29 for the compose scenario, and what the engines'
 # networking needs inside the tests' own namespaces (iptables for dockerd,
-# netavark + aardvark-dns for Podman; util-linux's unshare and nsenter).
-test_pkgs=(containerd criu podman docker.io docker-compose iptables netavark aardvark-dns util-linux)
+# netavark + aardvark-dns for Podman; util-linux's unshare and nsenter;
+# python3-tomlkit for scripts/install.sh's engine config edits).
+test_pkgs=(containerd criu podman docker.io docker-compose iptables netavark aardvark-dns util-linux
+           python3-tomlkit)
 
 pkgs=("${build_pkgs[@]}")
 [ "$want_tests" -eq 0 ] || pkgs+=(${test_pkgs[@]+"${test_pkgs[@]}"})
