@@ -17,6 +17,7 @@
 # Knobs: SUITE_RUNTIMES (default "runc berth"; add crun to compare, ~2 min
 # more), SUITE_ENGINES (default
 # "containerd-runc-shim containerd-berth-shim podman docker"),
+# SUITE_INSTALL=0 skips scripts/install.sh's own run on the guest's docker,
 # CAPTURE_ENGINES (default "containerd podman docker"), GUEST_SHARE,
 # SKIP_BUILD=1 (reuse target/release as it is).
 #
@@ -43,6 +44,15 @@ fi
 target=${CARGO_TARGET_DIR:-$repo/target}
 cp "$target/release/berth" "$target/release/containerd-shim-berth-v2" "$dir/"
 cp scripts/guest-systemd/suite.sh scripts/guest-systemd/capture.sh "$dir/"
+# install.sh's own run in the guest (suite.sh install_done_when): the
+# scripts, the README it takes the snippet from, and the built binaries
+# where install.sh --no-build looks for them.
+rm -rf "$dir/repo"
+mkdir -p "$dir/repo/scripts" "$dir/repo/target/release/examples"
+cp scripts/install.sh scripts/engine-config.py scripts/lib.sh scripts/setup.sh "$dir/repo/scripts/"
+cp README.md "$dir/repo/"
+cp "$target/release/berth" "$target/release/containerd-shim-berth-v2" "$dir/repo/target/release/"
+[ ! -x "$target/release/examples/gen-assets" ] || cp "$target/release/examples/gen-assets" "$dir/repo/target/release/examples/"
 # conformance/tests/systemd_driver.rs, run first in the same boot
 driver_test=$(cargo test --release -q -p conformance --test systemd_driver --no-run --message-format=json 2>/dev/null |
     jq -r 'select(.executable != null) | .executable' | tail -1)

@@ -21,6 +21,9 @@
 # container root filesystems stay on the guest's disk; only results go to
 # OUT_DIR.
 #
+# First, when docker is among the engines, scripts/install.sh itself on the
+# guest's stock docker.io (install_done_when below).
+#
 # Known deviations of a peer runtime are recorded as KNOWN, not FAIL (table
 # KNOWN below): crun 1.8 puts the init in a `container` child of the scope
 # and sets the limits there, leaving the unit's MemoryMax at infinity.
@@ -255,7 +258,57 @@ conformance_driver() {
     echo "== conformance: $(( $(date +%s) - t )) s"
 }
 
+# ------------------------------------------------------------------ install
+# Issue #14's "done when", on this fresh Debian 12 with the distribution's
+# docker.io running under systemd: scripts/install.sh --configure docker
+# (binaries built on the host, hence --no-build), then the README's
+# docker-run snippet as it stands; a second run changes nothing;
+# --uninstall takes it all out. Runs before setup(), which installs the
+# binaries again for the engine cases.
+readme_snippet() {
+    awk -v m="<!-- snippet: $1 -->" '$0 == m {f = 1; next} f && /^```/ {if (n++) exit; next} f && n' "$2"
+}
+install_done_when() {
+    local repo=$DIR/repo cmd
+    RT=berth; ENG=install
+    echo "== install.sh on the guest's own docker"
+    if [ ! -f "$repo/scripts/install.sh" ]; then fail "install.sh present" "$repo"; return; fi
+    systemctl is-active --quiet docker || systemctl start docker
+    timeout $T docker import --change "ENV PATH=/bin" "$DIR/busybox-rootfs.tar" busybox > /dev/null 2>&1 || fail "docker import busybox"
+    local had_config=0
+    [ -e /etc/docker/daemon.json ] && had_config=1
+    step "install.sh --configure docker" bash "$repo/scripts/install.sh" --no-build --configure docker || return
+    case $OUTPUT in *"docker: reloaded"*) pass "docker reloaded" ;; *) fail "docker reloaded" "$OUTPUT" ;; esac
+    expect "berth installed" "berth version" "$(/usr/local/bin/berth --version 2>&1 | head -1 | cut -d' ' -f1-2)"
+    [ -x /usr/local/bin/containerd-shim-berth-v2 ] && pass "shim installed" || fail "shim installed"
+    if [ -f /usr/local/share/man/man8/berth.8 ] && [ -f /usr/local/share/man/man8/berth-run.8 ]; then pass "man pages"; else fail "man pages" "$(ls /usr/local/share/man/man8 2>&1)"; fi
+    [ -f /usr/local/share/bash-completion/completions/berth ] && [ -f /usr/local/share/zsh/site-functions/_berth ] \
+        && [ -f /usr/local/share/fish/vendor_completions.d/berth.fish ] && pass "completions" || fail "completions"
+    cmd=$(readme_snippet docker-run "$repo/README.md")
+    if [ -z "$cmd" ]; then
+        fail "README docker-run snippet" "not found"
+    elif step "README: $cmd" bash -c "$cmd"; then
+        expect "README: $cmd prints hi" "hi" "$OUTPUT"
+    fi
+    step "berth check" /usr/local/bin/berth check
+    case $OUTPUT in *systemd*) pass "berth check names systemd" ;; *) fail "berth check names systemd" "$OUTPUT" ;; esac
+    step "install.sh again" bash "$repo/scripts/install.sh" --no-build --configure docker
+    case $OUTPUT in *"has Berth already"*) pass "second run changes nothing" ;; *) fail "second run changes nothing" "$OUTPUT" ;; esac
+    step "install.sh --uninstall" bash "$repo/scripts/install.sh" --uninstall
+    [ ! -e /usr/local/bin/berth ] && pass "berth removed" || fail "berth removed"
+    if [ $had_config = 0 ]; then
+        [ ! -e /etc/docker/daemon.json ] && pass "daemon.json it made is gone" || fail "daemon.json it made is gone" "$(cat /etc/docker/daemon.json)"
+    fi
+    systemctl reload docker
+    case $(docker info --format '{{json .Runtimes}}' 2>&1) in
+        *berth*) fail "docker no longer lists berth" ;;
+        *) pass "docker no longer lists berth" ;;
+    esac
+    docker rmi busybox > /dev/null 2>&1
+}
+
 # ------------------------------------------------------------------ main
+case " $ENGINES " in *" docker "*) [ "${SUITE_INSTALL:-1}" = 0 ] || install_done_when ;; esac
 setup
 [ "${SUITE_CONFORMANCE:-1}" = 0 ] || conformance_driver
 for ENG in $ENGINES; do

@@ -55,6 +55,10 @@ const OPTIONS: &[(&str, Opt)] = &[
     ("nolazytime", Opt::Clear(libc::MS_LAZYTIME)),
     ("iversion", Opt::Set(libc::MS_I_VERSION)),
     ("noiversion", Opt::Clear(libc::MS_I_VERSION)),
+    // As runc: the flag, not filesystem data (a filesystem that has no
+    // `acl` data option still takes the flag).
+    ("acl", Opt::Set(libc::MS_POSIXACL)),
+    ("noacl", Opt::Clear(libc::MS_POSIXACL)),
     ("silent", Opt::Set(libc::MS_SILENT)),
     ("loud", Opt::Clear(libc::MS_SILENT)),
     ("nosymfollow", Opt::Set(libc::MS_NOSYMFOLLOW)),
