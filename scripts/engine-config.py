@@ -17,6 +17,10 @@ original as FILE.pre-berth. It makes Berth the default runtime only with
 names Berth goes back to the value given by --restore-default (JSON:
 "runc", or null for "no such key"); with --created (the file did not exist
 before Berth's install) a file left with no settings of its own is removed.
+What FILE.pre-berth holds is the user's own: a setting Berth would drop
+when it matches a default (Podman's runtime_supports_json, an empty table)
+stays when the original had it, and the file goes back to those very bytes
+when nothing but Berth's entries changed.
 
 It prints one JSON object: {"changed": bool, "created": bool,
 "previous_default": <the default before, JSON, null if unset>,
@@ -76,7 +80,7 @@ def write_atomic(path, text, mode=0o644):
 # ---------------------------------------------------------------- Docker
 
 
-def docker_edit(text, path, action, bin_dir, make_default, restore):
+def docker_edit(text, path, action, bin_dir, make_default, restore, prior=None):
     try:
         doc = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as e:
@@ -98,7 +102,7 @@ def docker_edit(text, path, action, bin_dir, make_default, restore):
             doc["default-runtime"] = RUNTIME
     else:
         runtimes.pop(RUNTIME, None)
-        if "runtimes" in doc and not runtimes:
+        if "runtimes" in doc and not runtimes and not (isinstance(prior, dict) and "runtimes" in prior):
             del doc["runtimes"]
         if doc.get("default-runtime") == RUNTIME:
             if restore is None:
@@ -143,9 +147,22 @@ def table_at(doc, keys, path, create, super_last=False):
     return node
 
 
-def prune_empty(doc, keys):
-    """Drop now-empty tables along KEYS, deepest first."""
+def has_path(doc, keys):
+    """Whether DOC (a parsed document, or None) has a table at KEYS."""
+    node = doc
+    for k in keys:
+        if not hasattr(node, "keys") or k not in node:
+            return False
+        node = node[k]
+    return True
+
+
+def prune_empty(doc, keys, prior=None):
+    """Drop now-empty tables along KEYS, deepest first, but those the
+    original (PRIOR) had."""
     for n in range(len(keys), 0, -1):
+        if has_path(prior, keys[:n]):
+            return
         parent = doc
         for k in keys[: n - 1]:
             parent = parent.get(k)
@@ -178,7 +195,7 @@ def podman_json_base(doc):
     return list(PODMAN_JSON_DEFAULT)
 
 
-def podman_edit(text, path, action, bin_dir, make_default, restore):
+def podman_edit(text, path, action, bin_dir, make_default, restore, prior=None):
     import tomlkit
 
     doc = toml_load(text, path)
@@ -200,8 +217,10 @@ def podman_edit(text, path, action, bin_dir, make_default, restore):
     elif engine is not None:
         if "runtime_supports_json" in engine and RUNTIME in engine["runtime_supports_json"]:
             kept = [x for x in engine["runtime_supports_json"] if x != RUNTIME]
-            # A list we wrote from the defaults goes: the defaults hold again.
-            if kept == podman_json_base(tomlkit.document()):
+            # A list we wrote from the defaults goes: the defaults hold
+            # again. The user's own list stays, even when it says the same.
+            users = prior is not None and "runtime_supports_json" in prior.get("engine", {})
+            if kept == podman_json_base(tomlkit.document()) and not users:
                 del engine["runtime_supports_json"]
             else:
                 arr = tomlkit.array()
@@ -215,7 +234,7 @@ def podman_edit(text, path, action, bin_dir, make_default, restore):
                 del engine["runtime"]
             else:
                 engine["runtime"] = restore
-        prune_empty(doc, ["engine", "runtimes"])
+        prune_empty(doc, ["engine", "runtimes"], prior)
     return tomlkit.dumps(doc), previous
 
 
@@ -231,7 +250,67 @@ def containerd_cri_keys(doc, path):
     raise ConfigError(f"{path}: unknown config version {version!r} (expected 1, 2 or 3)")
 
 
-def containerd_edit(text, path, action, bin_dir, make_default, restore):
+def lay_out(table, indent, step, blank):
+    """Indent a table Berth made as containerd's own config does: its header
+    at INDENT, keys and sub-table headers STEP further (two spaces a level
+    in containerd's output and Debian's file, none in a flat file), and a
+    blank line before each sub-table header when the file has them (BLANK).
+    tomlkit would indent a new table by its parent's indent alone."""
+    from tomlkit.items import Table, Whitespace
+
+    table.trivia.indent = " " * indent
+    for _, v in table.value.body:
+        if isinstance(v, Table):
+            lay_out(v, indent + step, step, blank)
+            if blank:
+                v.trivia.indent = "\n" + v.trivia.indent
+        elif not isinstance(v, Whitespace):
+            v.trivia.indent = " " * (indent + step)
+
+
+def header_indent(doc, keys, step):
+    """The indent of a new table at KEYS: STEP a level below the deepest
+    table along KEYS with a header of its own, else STEP a level from the
+    left (the file need not start its headers at [plugins])."""
+    from tomlkit.items import Table
+
+    node, base, depth = doc, None, 0
+    for i, k in enumerate(keys):
+        if not hasattr(node, "keys") or k not in node:
+            break
+        node = node[k]
+        if isinstance(node, Table) and not node.is_super_table():
+            base, depth = len(node.trivia.indent.replace("\n", "")), i + 1
+    if base is None:
+        return step * (len(keys) - 1)
+    return base + step * (len(keys) - depth)
+
+
+def ends_blank(item):
+    """Whether a table's text ends with a blank line (containerd's own
+    config ends each table so, the next header's separator)."""
+    from tomlkit.items import Table, Whitespace
+
+    body = item.value.body if isinstance(item, Table) else []
+    if not body:
+        return False
+    last = body[-1][1]
+    if isinstance(last, Whitespace):
+        return "\n" in last.s
+    return ends_blank(last)
+
+
+def key_indent(table, fallback):
+    """The indent of TABLE's own keys (FALLBACK when it has none)."""
+    from tomlkit.items import AoT, Table, Whitespace
+
+    for _, v in table.value.body:
+        if not isinstance(v, (Table, AoT, Whitespace)) and v is not None and hasattr(v, "trivia"):
+            return v.trivia.indent.lstrip("\n")
+    return fallback
+
+
+def containerd_edit(text, path, action, bin_dir, make_default, restore, prior=None):
     import tomlkit
 
     doc = toml_load(text, path)
@@ -244,11 +323,24 @@ def containerd_edit(text, path, action, bin_dir, make_default, restore):
     previous = previous.unwrap() if hasattr(previous, "unwrap") else previous
     rt_keys = cri + ["containerd", "runtimes"]
     if action == "add":
-        runtimes = table_at(doc, rt_keys, path, create=True, super_last=True)
-        # Indent as the file does (containerd's own default config indents
-        # two spaces a level; Debian's file too).
-        indented = any(line[:1] in (" ", "\t") and line.lstrip().startswith("[") for line in text.splitlines())
-        pad = 2 * len(rt_keys)  # the header of [...runtimes.<name>]
+        # Lay out as the file does: containerd's own default config indents
+        # two spaces a level (a table's header at 2 x (its depth - 1), its
+        # keys one level further) with a blank line before each header;
+        # Debian's file indents with none (but before its first header).
+        lines = text.splitlines()
+        indented = any(line[:1] in (" ", "\t") and line.lstrip().startswith("[") for line in lines)
+        headers = [i for i, line in enumerate(lines) if line.lstrip().startswith("[")]
+        blank = any(not lines[i - 1].strip() for i in headers[1:]) if len(headers) > 1 else True
+        step = 2 if indented else 0
+        # An indented file gets a [...runtimes] header of its own, as
+        # containerd's default config has: tomlkit (0.11) reads indented
+        # sibling tables under a header-less parent back with their indent
+        # doubled, so the next edit would shift our second handler.
+        made = not has_path(doc, rt_keys)
+        at = header_indent(doc, rt_keys, step)
+        runtimes = table_at(doc, rt_keys, path, create=True, super_last=not indented)
+        if made and indented:
+            runtimes.trivia.indent = ("\n" if blank else "") + " " * at
         # SystemdCgroup must match the kubelet's cgroup driver: take the
         # runc handler's, else whether systemd runs this host.
         systemd = os.path.isdir("/run/systemd/system")
@@ -267,22 +359,34 @@ def containerd_edit(text, path, action, bin_dir, make_default, restore):
             have_opts = dict(have.get("options", {})) if have is not None else {}
             if have is not None and have.get("runtime_type") == rtype and have_opts == options:
                 continue
+            # A blank line before the header unless the table before ends
+            # with one; one after, for the header that follows.
+            tables = [v for _, v in runtimes.value.body if hasattr(v, "keys")]
+            lead = blank and not (tables and ends_blank(tables[-1]))
             t = tomlkit.table()
             t["runtime_type"] = rtype
             o = tomlkit.table()
             for k, v in options.items():
                 o[k] = v
+            if blank:
+                o.add(tomlkit.nl())
             t["options"] = o
-            if indented:
-                t.indent(pad + 2)
-                t.trivia.indent = " " * pad
-                o.indent(pad + 4)
-                o.trivia.indent = " " * (pad + 2)
+            at = header_indent(doc, rt_keys + [name], step)
             runtimes[name] = t
+            t = runtimes[name]
+            lay_out(t, at, step, blank)
+            if lead:
+                t.trivia.indent = "\n" + t.trivia.indent
         if make_default:
             ctd = table_at(doc, cri + ["containerd"], path, create=True)
             if ctd.get("default_runtime_name") != RUNTIME:
+                at = header_indent(doc, cri + ["containerd"], step)
+                if not [k for k, v in ctd.items() if not hasattr(v, "keys")]:
+                    # Its header appears now (a key of its own): indent it.
+                    ctd.trivia.indent = ("\n" if blank else "") + " " * at
+                ind = key_indent(ctd, " " * (at + step))
                 ctd["default_runtime_name"] = RUNTIME
+                ctd["default_runtime_name"].trivia.indent = ind
     else:
         runtimes = table_at(doc, rt_keys, path, create=False)
         for name in (RUNTIME, RUNC_SHIM_HANDLER):
@@ -293,7 +397,7 @@ def containerd_edit(text, path, action, bin_dir, make_default, restore):
                 del ctd["default_runtime_name"]
             else:
                 ctd["default_runtime_name"] = restore
-        prune_empty(doc, rt_keys)
+        prune_empty(doc, rt_keys, prior)
     return tomlkit.dumps(doc), previous
 
 
@@ -304,16 +408,50 @@ EDITORS = {"docker": docker_edit, "podman": podman_edit, "containerd": container
 EMPTY = {"docker": "{}", "podman": "", "containerd": "version = 2\n"}
 
 
-def same_settings(engine, a, b):
-    """Whether two texts of ENGINE's file say the same (layout aside)."""
+def parsed(engine, text):
+    """TEXT of ENGINE's file as plain data, None when it does not parse."""
     import tomlkit
 
     try:
         if engine == "docker":
-            return json.loads(a or "{}") == json.loads(b or "{}")
-        return tomlkit.parse(a).unwrap() == tomlkit.parse(b).unwrap()
-    except Exception:  # a backup that no longer parses is not the same
+            return json.loads(text or "{}")
+        return tomlkit.parse(text).unwrap()
+    except Exception:  # a backup that no longer parses tells nothing
+        return None
+
+
+def comments(text):
+    """The comment lines of a TOML text (a user's note is worth keeping)."""
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("#")]
+
+
+def same_settings(engine, a, b):
+    """Whether two texts of ENGINE's file say the same (layout aside; a
+    TOML file's comments count). A containerd file that says nothing but
+    its version says nothing."""
+    x, y = parsed(engine, a), parsed(engine, b)
+    if x is None or y is None:  # a backup that no longer parses is not the same
         return False
+    if engine == "containerd":
+        x, y = ({} if set(v) <= {"version"} else v for v in (x, y))
+    return x == y and (engine == "docker" or comments(a) == comments(b))
+
+
+def has_berth(engine, text):
+    """Whether ENGINE's file already names a Berth runtime (then it is not
+    the user's original, whatever changes next)."""
+    doc = parsed(engine, text)
+    if not isinstance(doc, dict):
+        return False
+    if engine == "docker":
+        tables = [doc.get("runtimes")]
+    elif engine == "podman":
+        tables = [doc.get("engine", {}).get("runtimes")]
+    else:
+        plugins = doc.get("plugins", {})
+        cri = ("cri", "io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime")
+        tables = [plugins.get(k, {}).get("containerd", {}).get("runtimes") for k in cri]
+    return any(isinstance(t, dict) and RUNTIME in t for t in tables)
 
 
 def main(argv):
@@ -335,31 +473,38 @@ def main(argv):
     except ValueError:
         print(f"engine-config.py: --restore-default: not JSON: {a.restore_default}", file=sys.stderr)
         return 2
+    saved = a.file + ".pre-berth"
+    prior_text, has_prior = load_text(saved) if a.action == "remove" else ("", False)
+    prior = parsed(a.engine, prior_text) if has_prior else None
     try:
-        out, previous = EDITORS[a.engine](text, a.file, a.action, a.bin, a.default, restore)
+        out, previous = EDITORS[a.engine](text, a.file, a.action, a.bin, a.default, restore, prior)
     except ConfigError as e:
         print(f"engine-config.py: {e}", file=sys.stderr)
         return 1
+    if same_settings(a.engine, text, out):
+        # Nothing to do: the file stays as it is, byte for byte.
+        out = text
     backup = None
-    saved = a.file + ".pre-berth"
-    if a.action == "remove" and os.path.exists(saved):
-        # Nothing but Berth's entries changed since install: the file goes
-        # back to its very bytes (tomlkit would leave a blank line or two).
-        prior, _ = load_text(saved)
-        if same_settings(a.engine, prior, out):
-            out = prior
-            os.unlink(saved)
+    # Nothing but Berth's entries changed since install: the file goes back
+    # to its very bytes (tomlkit would leave a blank line or two), and the
+    # copy goes once the file is written.
+    restored = has_prior and same_settings(a.engine, prior_text, out)
+    if restored:
+        out = prior_text
     changed = out != text
     if a.action == "remove" and a.created and same_settings(a.engine, out, EMPTY[a.engine]):
         os.unlink(a.file)
         print(json.dumps({"changed": True, "created": False, "previous_default": previous, "backup": None}))
         return 0
     if changed:
-        if existed and a.action == "add":
-            backup = a.file + ".pre-berth"
-            if not os.path.exists(backup):
-                write_atomic(backup, text)
+        # The original, once: not a file Berth is in already (a second
+        # install with --default).
+        if existed and a.action == "add" and not os.path.exists(saved) and not has_berth(a.engine, text):
+            backup = saved
+            write_atomic(backup, text)
         write_atomic(a.file, out)
+    if restored:
+        os.unlink(saved)
     print(json.dumps({"changed": changed, "created": changed and not existed, "previous_default": previous, "backup": backup}))
     return 0
 

@@ -40,6 +40,7 @@ declare -A config=(
     [podman]=/etc/containers/containers.conf
     [containerd]=/etc/containerd/config.toml
 )
+declare -A explicit=()  # engines whose file an option named
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 say() { echo "install.sh: $*"; }
@@ -56,7 +57,9 @@ while [ $# -gt 0 ]; do
         --no-build) build=0 ;;
         --no-reload) reload=0 ;;
         --docker-config|--podman-config|--containerd-config)
-            need_value "$@"; k=${1#--}; config[${k%-config}]=$2; shift ;;
+            # Absolute: the manifest must name the file from anywhere.
+            need_value "$@"; k=${1#--}; k=${k%-config}
+            config[$k]=$(realpath -m -- "$2"); explicit[$k]=1; shift ;;
         -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
@@ -87,7 +90,7 @@ ensure_tomlkit() {
         || die "apt-get install python3-tomlkit failed"
 }
 
-# reload_engine ENGINE: make a running engine read its new config.
+# reload_engine ENGINE add|remove: make a running engine read its new config.
 reload_engine() {
     [ "$reload" -eq 1 ] && [ -z "$dest" ] || return 0
     command -v systemctl >/dev/null && [ -d /run/systemd/system ] || {
@@ -98,6 +101,11 @@ reload_engine() {
         docker)
             if systemctl is-active --quiet docker; then
                 systemctl reload docker && say "docker: reloaded (runtimes are reread on SIGHUP)"
+                # dockerd's reload replaces its runtimes and default only
+                # with those daemon.json sets: what the file no longer sets
+                # (no "runtimes" left, no "default-runtime") stays.
+                [ "$2" = add ] || say "docker: a reload keeps what daemon.json no longer sets:" \
+                    "'systemctl restart docker' if it sets no \"runtimes\" now, or Berth was the default"
             fi ;;
         containerd)
             if systemctl is-active --quiet containerd; then
@@ -117,29 +125,55 @@ configure() {
         || die "$engine: could not edit $file (left as it was)"
     if [[ $out == *'"changed": true'* ]]; then
         say "$engine: $([ "$action" = add ] && echo "added Berth to" || echo "took Berth out of") $file"
-        reload_engine "$engine"
+        reload_engine "$engine" "$action"
     else
         say "$engine: $file $([ "$action" = add ] && echo "has Berth already" || echo "has no Berth entries")"
     fi
     printf '%s\n' "$out"
 }
 
+# The manifest's engine records, one a line: engine NAME PREVIOUS-DEFAULT
+# (JSON, no spaces) CREATED (0/1) FILE.
+records=()
+[ -f "$dest$manifest" ] && mapfile -t records < <(grep '^engine ' "$dest$manifest" || true)
+
+# recorded ENGINE [FILE]: print the record(s) of ENGINE (for FILE) as
+# "NAME PREVIOUS CREATED FILE".
+recorded() {
+    local r name prev made file
+    for r in ${records[@]+"${records[@]}"}; do
+        read -r _ name prev made file <<<"$r"
+        [ "$name" = "$1" ] && { [ $# -eq 1 ] || [ "$file" = "$2" ]; } && echo "$name $prev $made $file"
+    done
+    return 0
+}
+
 if [ "$uninstall" -eq 1 ]; then
-    # Engines: those named, else every one the manifest recorded, with the
-    # default runtime each had before.
-    records=()
-    [ -f "$dest$manifest" ] && mapfile -t records < <(grep '^engine ' "$dest$manifest" || true)
+    # The files to take Berth out of, each with the default runtime it had
+    # before: every one the manifest recorded, or those of the engines
+    # named (the file an option names, else the recorded ones, else the
+    # engine's usual file).
+    todo=()
     if [ ${#engines[@]} -eq 0 ]; then
-        for r in ${records[@]+"${records[@]}"}; do engines+=("$(cut -d' ' -f2 <<<"$r")"); done
+        for r in ${records[@]+"${records[@]}"}; do todo+=("${r#engine }"); done
     fi
-    [ ${#engines[@]} -eq 0 ] || ensure_tomlkit
     for e in ${engines[@]+"${engines[@]}"}; do
-        restore=null created=0
-        for r in ${records[@]+"${records[@]}"}; do
-            read -r _ name prev made file <<<"$r"
-            if [ "$name" = "$e" ]; then config[$e]=$file; restore=$prev; created=$made; fi
-        done
-        configure remove "$e" "$restore" "$created" | grep -v '^{' || true
+        if [ -n "${explicit[$e]:-}" ]; then
+            mapfile -t found < <(recorded "$e" "${config[$e]}")
+        else
+            mapfile -t found < <(recorded "$e")
+        fi
+        [ ${#found[@]} -gt 0 ] || found=("$e null 0 ${config[$e]}")
+        todo+=("${found[@]}")
+    done
+    [ ${#todo[@]} -eq 0 ] || ensure_tomlkit
+    for t in ${todo[@]+"${todo[@]}"}; do
+        read -r e restore created file <<<"$t"
+        config[$e]=$file
+        # A config that cannot be edited still names Berth: keep the binaries.
+        out=$(configure remove "$e" "$restore" "$created") \
+            || die "uninstall stopped: $file still names Berth; nothing else removed"
+        grep -v '^{' <<<"$out" || true
     done
     for f in "$bindir/berth" "$bindir/containerd-shim-berth-v2" "$bashdir/berth" "$zshdir/_berth" \
              "$fishdir/berth.fish" "$mandir"/berth.8 "$mandir"/berth-*.8 "$manifest"; do
@@ -152,9 +186,12 @@ fi
 
 # --- build ---------------------------------------------------------------
 musl=x86_64-unknown-linux-musl
-berth_bin=$repo/target/release/berth
-shim_bin=$repo/target/release/containerd-shim-berth-v2
-[ -x "$repo/target/$musl/release/containerd-shim-berth-v2" ] && shim_bin=$repo/target/$musl/release/containerd-shim-berth-v2
+# Where cargo builds (CARGO_TARGET_DIR, relative to here, as cargo reads it).
+target=${CARGO_TARGET_DIR:-$repo/target}
+case "$target" in /*) ;; *) target=$PWD/$target ;; esac
+berth_bin=$target/release/berth
+shim_bin=$target/release/containerd-shim-berth-v2
+[ -x "$target/$musl/release/containerd-shim-berth-v2" ] && shim_bin=$target/$musl/release/containerd-shim-berth-v2
 assets=$(mktemp -d)
 trap 'rm -rf "$assets"' EXIT
 if [ "$build" -eq 1 ]; then
@@ -166,10 +203,10 @@ if [ "$build" -eq 1 ]; then
     # The shim lives as long as its containers: static musl keeps it small.
     if rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
         cargo build --release --locked -p containerd-shim-berth-v2 --target "$musl"
-        shim_bin=$repo/target/$musl/release/containerd-shim-berth-v2
+        shim_bin=$target/$musl/release/containerd-shim-berth-v2
     else
         cargo build --release --locked -p containerd-shim-berth-v2
-        shim_bin=$repo/target/release/containerd-shim-berth-v2
+        shim_bin=$target/release/containerd-shim-berth-v2
     fi
 fi
 [ -x "$berth_bin" ] || die "$berth_bin not built (run without --no-build)"
@@ -177,8 +214,8 @@ fi
 # Completions and man pages come from the clap definitions.
 if [ "$build" -eq 1 ]; then
     cargo run --release --locked -q -p berth --example gen-assets -- "$assets"
-elif [ -x "$repo/target/release/examples/gen-assets" ]; then
-    "$repo/target/release/examples/gen-assets" "$assets"
+elif [ -x "$target/release/examples/gen-assets" ]; then
+    "$target/release/examples/gen-assets" "$assets"
 else
     say "no completions or man pages: target/release/examples/gen-assets not built (run without --no-build)"
 fi
@@ -204,12 +241,12 @@ touch "$dest$manifest"
 for e in ${engines[@]+"${engines[@]}"}; do
     out=$(configure add "$e")
     grep -v '^{' <<<"$out" || true
-    # Record the default runtime as it was before Berth's first change,
-    # for --uninstall --default to put back.
-    # Lines: engine NAME PREVIOUS-DEFAULT(JSON) CREATED(0/1) FILE.
-    if ! grep -q "^engine $e " "$dest$manifest"; then
+    # Record the default runtime as it was before Berth's first change
+    # of this file, for --uninstall to put back.
+    if [ -z "$(recorded "$e" "${config[$e]}")" ]; then
         fields=$(tail -n1 <<<"$out" | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print(json.dumps(r["previous_default"]).replace(" ", ""), int(r["created"]))')
         echo "engine $e $fields ${config[$e]}" >>"$dest$manifest"
+        records+=("engine $e $fields ${config[$e]}")
     fi
     command -v "$e" >/dev/null || command -v "${e}d" >/dev/null \
         || say "$e: not installed here; its config is ready for when it is"

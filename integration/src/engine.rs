@@ -18,6 +18,12 @@
 //! dir, volumes, network config under the test's directory; cgroupfs; file
 //! locks and events), netavark and aardvark-dns for networks.
 //!
+//! A test may bring its own configuration instead ([`ConfigHook`] in
+//! [`DockerOpts`] / [`PodmanOpts`]: the harness's settings without a runtime,
+//! for the test to extend, e.g. with `scripts/install.sh`) and a directory
+//! bind-mounted over `/usr/local/bin` inside the namespace only, so that
+//! paths an installer wrote resolve to the test's copies there.
+//!
 //! Dropping an [`Engine`] removes its containers, stops dockerd (by pid),
 //! kills every process left in its namespaces and cgroups, then removes
 //! runtime state, cgroups and the directory ([`Sandbox`]).
@@ -43,9 +49,16 @@ pub enum Kind {
     Podman,
 }
 
+/// A test's own engine configuration: called with the test's directory
+/// and the harness's settings for the engine's configuration file (Docker:
+/// daemon.json's JSON, Podman: containers.conf's TOML) without any runtime
+/// entry, it writes the file the engine is to read (e.g. those settings
+/// plus a user's, then edited by `scripts/install.sh`) and returns its path.
+pub type ConfigHook<'a> = &'a dyn Fn(&Path, &str) -> PathBuf;
+
 /// How dockerd knows the runtime under test.
 #[derive(Clone, Copy, Default)]
-pub struct DockerOpts {
+pub struct DockerOpts<'a> {
     /// Register it with `--add-runtime berth=...` and pass `--runtime berth`
     /// to every `run`, the default runtime staying runc; else it is
     /// daemon.json's `default-runtime`.
@@ -53,6 +66,30 @@ pub struct DockerOpts {
     /// Put a directory holding `runc` -> the wrapper first on dockerd's
     /// PATH (for BuildKit).
     pub shadow_runc: bool,
+    /// dockerd reads the daemon.json this returns ([`ConfigHook`]) instead
+    /// of the harness's: the harness registers no runtime then (neither in
+    /// the file nor with `--add-runtime`), whatever the file names is used.
+    pub daemon_json: Option<ConfigHook<'a>>,
+    /// A directory bind-mounted over `/usr/local/bin` in the engine's mount
+    /// namespace before dockerd starts: the paths an installer wrote into a
+    /// config resolve to the test's copies there, and only there.
+    pub usr_local_bin: Option<&'a Path>,
+}
+
+/// How a private Podman is set up.
+#[derive(Clone, Copy, Default)]
+pub struct PodmanOpts<'a> {
+    /// The namespace is also a cgroup namespace rooted at our cgroup parent
+    /// ([`Engine::podman_in_cgroupns`]); `run` then gets no
+    /// `--cgroup-parent`.
+    pub cgroupns: bool,
+    /// Podman reads (`CONTAINERS_CONF`) the containers.conf this returns
+    /// ([`ConfigHook`]) instead of the harness's, which registers the
+    /// runtime under test as the default `berth`.
+    pub containers_conf: Option<ConfigHook<'a>>,
+    /// A directory bind-mounted over `/usr/local/bin` in the namespace
+    /// before Podman first runs (see [`DockerOpts::usr_local_bin`]).
+    pub usr_local_bin: Option<&'a Path>,
 }
 
 /// A private engine in namespaces of its own.
@@ -66,6 +103,9 @@ pub struct Engine {
     run_extra: Vec<String>,
     /// Whether the namespace is a cgroup namespace rooted at our parent.
     cgroupns: bool,
+    /// The configuration file the engine reads: dockerd's daemon.json,
+    /// Podman's containers.conf (`CONTAINERS_CONF`).
+    pub config: PathBuf,
     /// Network and mount namespace (dropped before the sandbox).
     pub ns: EngineNs,
     /// Directory, runtime, cgroup parent (dropped last).
@@ -90,6 +130,7 @@ impl Engine {
         }
         let sb = Sandbox::new("dk", "exec/runtime-runc/moby");
         let ns = EngineNs::new(&sb.dir).expect("engine namespace");
+        let dir = sb.dir.clone();
         let mut e = Engine {
             kind: Kind::Docker,
             client,
@@ -97,14 +138,17 @@ impl Engine {
             image: "berth-busybox:test".into(),
             run_extra: vec!["--pull".into(), "never".into()],
             cgroupns: false,
+            config: dir.join("daemon.json"),
             ns,
             sb,
             down: false,
         };
-        let dir = e.sb.dir.clone();
         let wrapper = runtime_wrapper(&dir, &e.sb.runtime, &[]);
-        let runtimes = if opts.runtime_flag {
+        let add_runtime = opts.runtime_flag && opts.daemon_json.is_none();
+        let runtimes = if add_runtime {
             e.run_extra.extend(["--runtime".into(), "berth".into()]);
+            String::new()
+        } else if opts.daemon_json.is_some() {
             String::new()
         } else {
             format!(r#""runtimes": {{"berth": {{"path": "{}"}}}}, "default-runtime": "berth","#, wrapper.display())
@@ -120,7 +164,13 @@ impl Engine {
             cgroup = e.sb.cgroup,
             key = dir.join("key.json").display(),
         );
-        std::fs::write(dir.join("daemon.json"), config).unwrap();
+        match opts.daemon_json {
+            Some(hook) => e.config = hook(&dir, &config),
+            None => std::fs::write(&e.config, config).unwrap(),
+        }
+        if let Some(bin) = opts.usr_local_bin {
+            e.ns.bind(bin, Path::new("/usr/local/bin")).expect("bind over /usr/local/bin in the engine's namespace");
+        }
         let mut path = std::env::var("PATH").unwrap_or_default();
         if opts.shadow_runc {
             std::fs::create_dir_all(dir.join("bin")).unwrap();
@@ -129,12 +179,12 @@ impl Engine {
         }
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
         let mut cmd = e.ns.command("dockerd");
-        cmd.arg("--config-file").arg(dir.join("daemon.json"));
+        cmd.arg("--config-file").arg(&e.config);
         cmd.arg("--data-root").arg(dir.join("data"));
         cmd.arg("--exec-root").arg(dir.join("exec"));
         cmd.arg("--pidfile").arg(dir.join("docker.pid"));
         cmd.arg("-H").arg(format!("unix://{}", e.docker_sock().display()));
-        if opts.runtime_flag {
+        if add_runtime {
             cmd.arg("--add-runtime").arg(format!("berth={}", wrapper.display()));
         }
         cmd.env("PATH", path);
@@ -159,7 +209,7 @@ impl Engine {
     /// A private Podman with the busybox image imported; `None` (after a
     /// loud message) when podman is not installed.
     pub fn podman() -> Option<Engine> {
-        Self::podman_with(false)
+        Self::podman_with(PodmanOpts::default())
     }
 
     /// A private Podman whose namespace is also a cgroup namespace rooted
@@ -167,10 +217,13 @@ impl Engine {
     /// cgroup parent (`play kube`'s pods use `/libpod_parent`, which then
     /// lands under ours).
     pub fn podman_in_cgroupns() -> Option<Engine> {
-        Self::podman_with(true)
+        Self::podman_with(PodmanOpts { cgroupns: true, ..PodmanOpts::default() })
     }
 
-    fn podman_with(cgroupns: bool) -> Option<Engine> {
+    /// A private Podman set up as `opts` says; `None` (after a loud
+    /// message) when podman is not installed.
+    pub fn podman_with(opts: PodmanOpts) -> Option<Engine> {
+        let cgroupns = opts.cgroupns;
         if which("podman").is_none() || which("conmon").is_none() {
             eprintln!("\n!!! SKIPPING podman scenarios: podman/conmon not installed (scripts/setup.sh --tests installs them) !!!\n");
             return None;
@@ -186,13 +239,14 @@ impl Engine {
         if !cgroupns {
             run_extra.insert(0, format!("--cgroup-parent=/{cgroup}"));
         }
-        let e = Engine {
+        let mut e = Engine {
             kind: Kind::Podman,
             client: PathBuf::from("podman"),
             daemon: None,
             image: "localhost/berth-busybox:test".into(),
             run_extra,
             cgroupns,
+            config: sb.dir.join("containers.conf"),
             ns,
             sb,
             down: false,
@@ -202,18 +256,29 @@ impl Engine {
         // lock_type "file": the default SHM locks are shared by every Podman
         // on the machine. static_dir stays under graphroot (conmon's cleanup
         // command passes --root but no static dir).
-        let conf = format!(
+        let settings = format!(
             "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n\
              [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nlock_type = \"file\"\n\
-             runtime = \"berth\"\ntmp_dir = \"{tmp}\"\nvolume_path = \"{vol}\"\n\
-             [engine.runtimes]\nberth = [\"{wrapper}\"]\n\
+             {runtime}tmp_dir = \"{tmp}\"\nvolume_path = \"{vol}\"\n\
+             {runtimes}\
              [network]\nnetwork_backend = \"netavark\"\nnetwork_config_dir = \"{net}\"\n",
+            runtime = if opts.containers_conf.is_some() { "" } else { "runtime = \"berth\"\n" },
+            runtimes = if opts.containers_conf.is_some() { String::new() } else { format!("[engine.runtimes]\nberth = [\"{}\"]\n", wrapper.display()) },
             tmp = d("tmp"),
             vol = d("volumes"),
-            wrapper = wrapper.display(),
             net = d("net"),
         );
-        std::fs::write(e.sb.dir.join("containers.conf"), conf).unwrap();
+        let config = match opts.containers_conf {
+            Some(hook) => hook(&e.sb.dir, &settings),
+            None => {
+                std::fs::write(&e.config, settings).unwrap();
+                e.config.clone()
+            }
+        };
+        e.config = config;
+        if let Some(bin) = opts.usr_local_bin {
+            e.ns.bind(bin, Path::new("/usr/local/bin")).expect("bind over /usr/local/bin in the engine's namespace");
+        }
         let storage = format!("[storage]\ndriver = \"overlay\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n", d("graph"), d("run"));
         std::fs::write(e.sb.dir.join("storage.conf"), storage).unwrap();
         let tar = e.sb.dir.join("rootfs.tar");
@@ -258,13 +323,53 @@ impl Engine {
             }
             Kind::Podman => {
                 let mut c = self.ns.command(&self.client);
-                c.env("CONTAINERS_CONF", self.sb.dir.join("containers.conf"));
+                c.env("CONTAINERS_CONF", &self.config);
                 c.env("CONTAINERS_STORAGE_CONF", self.sb.dir.join("storage.conf"));
                 c
             }
         };
         cmd.args(args).stdin(Stdio::null());
         cmd
+    }
+
+    /// A shell command line (`sh -c LINE`, e.g. a README snippet's) run as
+    /// a user would type it against this engine, killed after two minutes:
+    /// Docker's outside, with DOCKER_HOST at the private socket and
+    /// `docker` the harness's client; Podman's inside the namespace with
+    /// the private configuration.
+    pub fn shell(&self, line: &str) -> Output {
+        let mut cmd = match self.kind {
+            Kind::Docker => {
+                let bin = self.sb.dir.join("client-bin");
+                if !bin.join("docker").exists() {
+                    std::fs::create_dir_all(&bin).unwrap();
+                    std::os::unix::fs::symlink(&self.client, bin.join("docker")).unwrap();
+                }
+                let mut c = Command::new("sh");
+                c.env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()));
+                c.env("DOCKER_HOST", format!("unix://{}", self.docker_sock().display()));
+                c.env("DOCKER_CONFIG", self.sb.dir.join("client"));
+                c
+            }
+            Kind::Podman => {
+                let mut c = self.ns.command("sh");
+                c.env("CONTAINERS_CONF", &self.config);
+                c.env("CONTAINERS_STORAGE_CONF", self.sb.dir.join("storage.conf"));
+                c
+            }
+        };
+        cmd.arg("-c").arg(line).stdin(Stdio::null());
+        run_timeout(cmd, Duration::from_secs(120))
+    }
+
+    /// Sends dockerd SIGHUP: it rereads its daemon.json (runtimes, default
+    /// runtime and a few more settings).
+    pub fn reload(&self) {
+        let d = self.daemon.as_ref().expect("reload: no dockerd");
+        // SAFETY: kill(2) on the pid of the dockerd this engine spawned
+        // (nsenter execs it) and has not reaped.
+        let rc = unsafe { libc::kill(d.id() as i32, libc::SIGHUP) };
+        assert_eq!(rc, 0, "SIGHUP dockerd: {}", std::io::Error::last_os_error());
     }
 
     /// Runs the client (killed after two minutes).

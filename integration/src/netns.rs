@@ -175,6 +175,20 @@ impl EngineNs {
         cmd
     }
 
+    /// Bind-mounts `src` (a host path) over `target` inside the mount
+    /// namespace only: it is private, so the host never sees the mount,
+    /// which goes with the namespace.
+    pub fn bind(&self, src: &Path, target: &Path) -> Result<(), String> {
+        let mut cmd = self.command("mount");
+        cmd.arg("--bind").arg(src).arg(target);
+        let out = crate::process::run_timeout(cmd, Duration::from_secs(20));
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("mount --bind {} {} in the namespace: {}", src.display(), target.display(), crate::process::show(&out)))
+        }
+    }
+
     /// Runs `busybox <args>` inside (e.g. `wget -qO- http://127.0.0.1:8080/`).
     pub fn busybox(&self, args: &[&str], timeout: Duration) -> std::process::Output {
         let mut cmd = self.command("busybox");

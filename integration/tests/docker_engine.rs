@@ -31,7 +31,7 @@ fn docker_storage_and_limits() {
 /// chosen per container with `--runtime berth` (runc stays the default).
 #[test]
 fn docker_networks_runtime_flag() {
-    let mut g = Group::new(Engine::docker(DockerOpts { runtime_flag: true, shadow_runc: false }));
+    let mut g = Group::new(Engine::docker(DockerOpts { runtime_flag: true, ..DockerOpts::default() }));
     scenarios::net::all(&mut g);
     g.finish();
 }
@@ -40,7 +40,7 @@ fn docker_networks_runtime_flag() {
 /// docker-compose.
 #[test]
 fn docker_build_and_compose() {
-    let mut g = Group::new(Engine::docker(DockerOpts { runtime_flag: false, shadow_runc: true }));
+    let mut g = Group::new(Engine::docker(DockerOpts { shadow_runc: true, ..DockerOpts::default() }));
     scenarios::build::docker_all(&mut g);
     g.finish();
 }
