@@ -81,6 +81,7 @@ pub enum Cmd {
         /// Forcibly deletes the container if it is still running (uses SIGKILL)
         #[arg(short, long)]
         force: bool,
+        /// Container id.
         id: String,
     },
     /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
@@ -91,6 +92,7 @@ pub enum Cmd {
         /// display the container's stats then exit
         #[arg(long)]
         stats: bool,
+        /// Container id.
         id: String,
     },
     /// execute new process inside the container
@@ -100,6 +102,7 @@ pub enum Cmd {
         /// send the specified signal to all processes inside the container
         #[arg(short, long)]
         all: bool,
+        /// Container id.
         id: String,
         /// A name (KILL, SIGKILL, sigkill), a number, or 0 to probe the init.
         #[arg(allow_negative_numbers = true)]
@@ -116,12 +119,16 @@ pub enum Cmd {
         quiet: bool,
     },
     /// pause suspends all processes inside the container
-    Pause { id: String },
+    Pause {
+        /// Container id.
+        id: String,
+    },
     /// ps displays the processes running inside a container
     Ps {
         /// select one of: table or json
         #[arg(short, long, default_value = "table")]
         format: String,
+        /// Container id.
         id: String,
         /// Arguments for ps(1) (default -ef).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -130,7 +137,10 @@ pub enum Cmd {
     /// restore a container from a previous checkpoint
     Restore(RestoreArgs),
     /// resumes all processes that have been previously paused
-    Resume { id: String },
+    Resume {
+        /// Container id.
+        id: String,
+    },
     /// create and run a container
     Run {
         #[command(flatten)]
@@ -155,9 +165,15 @@ pub enum Cmd {
         rootless: bool,
     },
     /// executes the user defined process in a created container
-    Start { id: String },
+    Start {
+        /// Container id.
+        id: String,
+    },
     /// output the state of a container
-    State { id: String },
+    State {
+        /// Container id.
+        id: String,
+    },
     /// update container resource constraints
     Update(container::UpdateArgs),
     /// show the enabled features
@@ -224,6 +240,7 @@ pub struct CheckpointArgs {
     /// dump container's memory information only, leave the container running after this
     #[arg(long)]
     pub pre_dump: bool,
+    /// Container id.
     pub id: String,
 }
 
@@ -256,6 +273,7 @@ pub struct RestoreArgs {
     /// Specify an LSM mount context to be used during restore.
     #[arg(long)]
     pub lsm_mount_context: Option<String>,
+    /// Container id.
     pub id: String,
 }
 
