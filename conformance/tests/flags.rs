@@ -173,6 +173,47 @@ fn features_document() {
     assert!(v["mountOptions"].as_array().unwrap().iter().any(|o| o == "rro"), "{v}");
 }
 
+// features.md: the document lists what the runtime implements, so a
+// feature it reports off is refused, never half done: an id-mapped mount
+// (mountExtensions.idmap) is not mounted without its mapping, an Intel
+// RDT schema (intelRdt) is not dropped. A runtime whose document lacks a
+// field says nothing about it and is not checked for it.
+#[test]
+fn features_reported_off_are_refused() {
+    let probe = TestContainer::new("flags-features-off");
+    let o = probe.rt.cmd(&["features"]);
+    if !o.success() {
+        eprintln!("SKIP: no features command");
+        return;
+    }
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
+    if v["linux"]["mountExtensions"]["idmap"]["enabled"] == false {
+        // The same bind without idmap is fine: the refusal is the idmap's.
+        for (name, opts) in [("flags-idmap-plain", &["rbind"][..]), ("flags-idmap-off", &["rbind", "idmap"])] {
+            let mut c = TestContainer::new(name);
+            c.args(&["true"]);
+            let src = c.base.join("idmap-src");
+            fs::create_dir_all(&src).unwrap();
+            c.push("/mounts", serde_json::json!({"destination": "/mapped", "type": "bind", "source": src.display().to_string(), "options": opts}));
+            if opts.contains(&"idmap") {
+                c.create().fails().reports_error();
+            } else {
+                c.create().ok();
+                c.delete_force().ok();
+            }
+            c.assert_no_leaks(None);
+        }
+    }
+    if v["linux"]["intelRdt"]["enabled"] == false {
+        let (c, pid) = running("flags-rdt-off");
+        for flag in ["--l3-cache-schema", "--mem-bw-schema"] {
+            c.cmd(&["update", flag, "L3:0=f", &c.id]).fails().reports_error();
+        }
+        c.delete_force().ok();
+        c.assert_no_leaks(Some(pid));
+    }
+}
+
 // runc parity (file descriptors): a created, not yet started container
 // holds nothing of its creator's but stdio and --preserve-fds. A lock the
 // caller held on an inherited descriptor is free once create returns.

@@ -342,3 +342,182 @@ fn refusals_of_a_live_container() {
     c.delete_force().ok();
     c.assert_no_leaks(Some(pid));
 }
+
+/// One row of a help text's OPTIONS, in urfave/cli's spelling:
+/// `--bundle value, -b value  path to the root ... (default: ".")`.
+#[derive(Debug)]
+struct FlagRow {
+    long: String,
+    short: Option<String>,
+    /// Spelled with ` value`: the flag takes one.
+    value: bool,
+    /// The `(default: X)` at the end of the text, without quotes.
+    default: Option<String>,
+    /// The text after the spelling.
+    text: String,
+}
+
+/// A spelling and its text split at the first run of two spaces.
+fn split_row(line: &str) -> (&str, &str) {
+    let row = line.trim();
+    match row.split_once("  ") {
+        Some((names, text)) => (names, text.trim_start()),
+        None => (row, ""),
+    }
+}
+
+/// The rows under OPTIONS (or GLOBAL OPTIONS). Continuation lines of a
+/// long text (runc's `update --resources` shows a JSON example) do not
+/// start with a dash and are skipped.
+fn flag_rows(help: &str) -> Vec<FlagRow> {
+    help.lines()
+        .skip_while(|l| !l.ends_with("OPTIONS:"))
+        .filter(|l| l.starts_with("   -"))
+        .filter_map(|l| {
+            let (names, text) = split_row(l);
+            let mut row = FlagRow { long: String::new(), short: None, value: false, default: None, text: text.to_string() };
+            for n in names.split(", ") {
+                let (n, value) = match n.strip_suffix(" value") {
+                    Some(n) => (n, true),
+                    None => (n, false),
+                };
+                row.value |= value;
+                match n.strip_prefix("--") {
+                    Some(long) => row.long = long.to_string(),
+                    None => row.short = Some(n.trim_start_matches('-').to_string()),
+                }
+            }
+            row.default = text.rfind("(default: ").and_then(|i| text[i + 10..].strip_suffix(')')).map(|d| d.trim_matches('"').to_string());
+            (!row.long.is_empty()).then_some(row)
+        })
+        .collect()
+}
+
+/// The rows under COMMANDS: (names, text); `help, h` gives two names.
+fn command_rows(help: &str) -> Vec<(Vec<String>, String)> {
+    help.lines()
+        .skip_while(|l| *l != "COMMANDS:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (names, text) = split_row(l);
+            (names.split(", ").map(str::to_string).collect(), text.to_string())
+        })
+        .collect()
+}
+
+/// Whether a help text says what a flag or command mirrors, or that it is
+/// Berth's own: a parenthetical that names runc (or a runc version) or
+/// crun, starts "unlike runc", or says "Berth's own".
+fn names_its_origin(text: &str) -> bool {
+    ["(runc", "(crun", "(unlike runc", "(Berth's own"].iter().any(|m| text.contains(m))
+}
+
+/// How `ours` (a help text of the runtime under test) departs from runc's
+/// help `theirs` for the same command (`scope`: "" for the root) without
+/// saying so: a runc flag missing or spelled otherwise (short form, value),
+/// a flag or command runc lacks whose text does not say what it mirrors, a
+/// default unlike runc's without a word about it, a runc command missing.
+fn undeclared_differences(scope: &str, theirs: &str, ours: &str) -> Vec<String> {
+    let at = |what: String| if scope.is_empty() { what } else { format!("{scope}: {what}") };
+    let mut out = Vec::new();
+    let ours_flags = flag_rows(ours);
+    let theirs_flags = flag_rows(theirs);
+    for t in &theirs_flags {
+        let Some(o) = ours_flags.iter().find(|o| o.long == t.long) else {
+            out.push(at(format!("runc's --{} is missing", t.long)));
+            continue;
+        };
+        if o.short != t.short {
+            out.push(at(format!("--{}: short form {:?}, runc's is {:?}", t.long, o.short, t.short)));
+        }
+        if o.value != t.value {
+            out.push(at(format!("--{}: takes a value: {}, runc's: {}", t.long, o.value, t.value)));
+        }
+        if let (Some(od), Some(td)) = (&o.default, &t.default) {
+            if od != td && !names_its_origin(&o.text) {
+                out.push(at(format!("--{}: default {od:?} unlike runc's {td:?}, and the help does not say so: {:?}", t.long, o.text)));
+            }
+        }
+    }
+    for o in ours_flags.iter().filter(|o| !theirs_flags.iter().any(|t| t.long == o.long)) {
+        if !names_its_origin(&o.text) {
+            out.push(at(format!("--{} is not runc's, and its help does not say what it mirrors: {:?}", o.long, o.text)));
+        }
+    }
+    let ours_cmds = command_rows(ours);
+    let theirs_cmds = command_rows(theirs);
+    for (names, _) in &theirs_cmds {
+        for n in names {
+            if !ours_cmds.iter().any(|(o, _)| o.contains(n)) {
+                out.push(at(format!("runc's command {n} is missing")));
+            }
+        }
+    }
+    for (names, text) in &ours_cmds {
+        if !theirs_cmds.iter().any(|(t, _)| t.iter().any(|n| names.contains(n))) && !names_its_origin(text) {
+            out.push(at(format!("command {} is not runc's, and its help does not say what it mirrors: {text:?}", names.join(", "))));
+        }
+    }
+    out
+}
+
+/// `bin args...`'s stdout, or None if it cannot run or fails.
+fn help_of(bin: &std::path::Path, args: &[&str]) -> Option<String> {
+    let out = Command::new(bin).args(args).stdin(Stdio::null()).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+// A drop-in for runc accepts every flag runc's help lists, spelled the same
+// (long, short, with or without a value), for every command runc has; what
+// it adds or does differently says in its own help what it mirrors (crun's
+// --cgroup-manager, runc 1.2's --cpu-burst) or that it is its own. Compared
+// with the runc installed here (1.1.5 on Debian 12). runc's hidden flags
+// (update --kernel-memory, --kernel-memory-tcp) are not in its help, so a
+// runtime that shows them must say whose they are.
+#[test]
+fn help_names_what_each_difference_from_runc_mirrors() {
+    let runc = std::path::Path::new("runc");
+    let Some(theirs_root) = help_of(runc, &["--help"]) else {
+        eprintln!("SKIP: no runc to compare with");
+        return;
+    };
+    let ours = runtime_binary();
+    let ours_root = help_of(&ours, &["--help"]).expect("the runtime's --help");
+    let mut problems = undeclared_differences("", &theirs_root, &ours_root);
+    for (names, _) in command_rows(&theirs_root).iter().filter(|(n, _)| n[0] != "help") {
+        let cmd = names[0].as_str();
+        let theirs = help_of(runc, &[cmd, "--help"]).unwrap_or_else(|| panic!("runc {cmd} --help"));
+        match help_of(&ours, &[cmd, "--help"]) {
+            Some(o) => problems.extend(undeclared_differences(cmd, &theirs, &o)),
+            None => problems.push(format!("`{cmd} --help` fails: runc's command is missing")),
+        }
+    }
+    assert!(problems.is_empty(), "help differs from runc's without saying so:\n{}", problems.join("\n"));
+}
+
+// The comparison above finds what it is meant to find.
+#[test]
+fn undeclared_differences_are_found() {
+    let theirs = "NAME:\n   x\n\nCOMMANDS:\n   run   run it\n   help, h  help\n\nGLOBAL OPTIONS:\n   \
+                  --root value       root (default: \"/run/runc\")\n   --bundle value, -b value  bundle\n   --debug  debug\n";
+    let good = "NAME:\n   x\n\nCOMMANDS:\n   run   run it\n   version   print it (Berth's own)\n   help, h  help\n\nGLOBAL OPTIONS:\n   \
+                --root value  root (runc's default is /run/runc) (default: \"/run/berth\")\n   --bundle value, -b value  bundle\n   \
+                --debug  debug\n   --cgroup-manager value  manager (crun's --cgroup-manager)\n";
+    assert_eq!(undeclared_differences("", theirs, good), Vec::<String>::new());
+    let bad = [
+        ("(crun's --cgroup-manager)", "", "--cgroup-manager is not runc's"),
+        (" (Berth's own)", "", "command version is not runc's"),
+        ("(runc's default is /run/runc) ", "", "default \"/run/berth\" unlike runc's"),
+        (", -b value", "", "short form None"),
+        ("--debug  debug", "--debug value  debug", "takes a value"),
+        ("   run   run it\n", "", "command run is missing"),
+        ("   --bundle value, -b value  bundle\n", "", "--bundle is missing"),
+    ];
+    for (from, to, want) in bad {
+        let broken = good.replacen(from, to, 1);
+        assert_ne!(broken, good, "{from:?}");
+        let found = undeclared_differences("", theirs, &broken);
+        assert!(found.iter().any(|p| p.contains(want)), "{want:?} not found for {from:?}: {found:?}");
+    }
+}

@@ -118,13 +118,23 @@ fn main() {
     match a.action {
         // A closed stdout must not panic the shim (print! would): ignore it.
         Some(Action::Version) => {
-            let _ = writeln!(std::io::stdout(), "containerd-shim-berth-v2 {}", env!("CARGO_PKG_VERSION"));
+            let _ = std::io::stdout().write_all(version_text().as_bytes());
         }
         Some(Action::Start) => start(&a),
         Some(Action::Delete) => delete(&a),
         Some(Action::Serve) => serve(&a),
         None => fail("no subcommand (want start or delete)".into()),
     }
+}
+
+/// What `-v` prints, in the layout of containerd's own shims
+/// (`containerd-shim-runc-v2 -v`): the name it was called by, then
+/// `Version:`, `Revision:` (the git commit, build.rs) and the compiler's
+/// version where theirs print Go's, and an empty line.
+fn version_text() -> String {
+    let arg0 = std::env::args_os().next().map(PathBuf::from);
+    let name = arg0.as_deref().and_then(Path::file_name).map_or_else(|| "containerd-shim-berth-v2".into(), |n| n.to_string_lossy());
+    format!("{name}:\n  Version:  {}\n  Revision: {}\n  Rust version: {}\n\n", env!("CARGO_PKG_VERSION"), env!("BERTH_COMMIT"), env!("BERTH_RUSTC_VERSION"))
 }
 
 /// `start`: bind the socket, launch the server with it, wait until it

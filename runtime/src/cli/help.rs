@@ -75,7 +75,8 @@ fn option_rows(cmd: &Command) -> Vec<(String, String)> {
         .map(|a| {
             let mut help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
             let defaults: Vec<String> = a.get_default_values().iter().map(|v| v.to_string_lossy().to_string()).collect();
-            if a.get_action().takes_values() && !defaults.is_empty() && defaults != ["false"] && !help.contains("(default") {
+            // Shown even when the text already says it, as runc's `--log-format` does.
+            if a.get_action().takes_values() && !defaults.is_empty() && defaults != ["false"] {
                 let d = defaults.join(", ");
                 let shown = if d.parse::<i64>().is_ok() { d } else { format!("{d:?}") };
                 help = format!("{help} (default: {shown})");

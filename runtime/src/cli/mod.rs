@@ -14,7 +14,7 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(name = "berth", about = "A low-level OCI container runtime", disable_version_flag = true, disable_help_subcommand = true)]
 pub struct Cli {
-    /// root directory for storage of container state (this should be located in tmpfs)
+    /// root directory for storage of container state (this should be located in tmpfs) (runc's --root, whose default is /run/runc)
     #[arg(long, global = true, default_value = "/run/berth")]
     pub root: PathBuf,
     /// set the log file to write berth logs to (default is '/dev/stderr')
@@ -26,14 +26,14 @@ pub struct Cli {
     /// enable debug logging
     #[arg(long, global = true)]
     pub debug: bool,
-    /// enable systemd cgroup support: cgroupsPath is slice:prefix:name, the cgroup a transient systemd scope (restore refuses it)
+    /// enable systemd cgroup support: cgroupsPath is slice:prefix:name, the cgroup a transient systemd scope (unlike runc's --systemd-cgroup, restore refuses it)
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
-    /// cgroup manager: cgroupfs, systemd or disabled
+    /// cgroup manager: cgroupfs, systemd or disabled (crun's --cgroup-manager; runc has only --systemd-cgroup; create, run and restore refuse disabled)
     #[arg(long, global = true)]
     pub cgroup_manager: Option<String>,
     // Before the subcommand only (not global): `spec --rootless` is another flag.
-    /// ignore cgroup permission errors ('true', 'false', or 'auto')
+    /// ignore cgroup permission errors ('true', 'false', or 'auto') (runc's --rootless, accepted and not used: Berth goes by its effective uid, and skips only the device rules a non-root caller may not set)
     #[arg(long)]
     pub rootless: Option<String>,
     /// path to the criu binary used for checkpoint and restore
@@ -81,6 +81,7 @@ pub enum Cmd {
         /// Forcibly deletes the container if it is still running (uses SIGKILL)
         #[arg(short, long)]
         force: bool,
+        /// Container id.
         id: String,
     },
     /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
@@ -91,6 +92,7 @@ pub enum Cmd {
         /// display the container's stats then exit
         #[arg(long)]
         stats: bool,
+        /// Container id.
         id: String,
     },
     /// execute new process inside the container
@@ -100,6 +102,7 @@ pub enum Cmd {
         /// send the specified signal to all processes inside the container
         #[arg(short, long)]
         all: bool,
+        /// Container id.
         id: String,
         /// A name (KILL, SIGKILL, sigkill), a number, or 0 to probe the init.
         #[arg(allow_negative_numbers = true)]
@@ -116,12 +119,16 @@ pub enum Cmd {
         quiet: bool,
     },
     /// pause suspends all processes inside the container
-    Pause { id: String },
+    Pause {
+        /// Container id.
+        id: String,
+    },
     /// ps displays the processes running inside a container
     Ps {
         /// select one of: table or json
         #[arg(short, long, default_value = "table")]
         format: String,
+        /// Container id.
         id: String,
         /// Arguments for ps(1) (default -ef).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -130,7 +137,10 @@ pub enum Cmd {
     /// restore a container from a previous checkpoint
     Restore(RestoreArgs),
     /// resumes all processes that have been previously paused
-    Resume { id: String },
+    Resume {
+        /// Container id.
+        id: String,
+    },
     /// create and run a container
     Run {
         #[command(flatten)]
@@ -155,14 +165,20 @@ pub enum Cmd {
         rootless: bool,
     },
     /// executes the user defined process in a created container
-    Start { id: String },
+    Start {
+        /// Container id.
+        id: String,
+    },
     /// output the state of a container
-    State { id: String },
+    State {
+        /// Container id.
+        id: String,
+    },
     /// update container resource constraints
     Update(container::UpdateArgs),
     /// show the enabled features
     Features,
-    /// print the version
+    /// print the version (Berth's own; runc 1.1 has only --version)
     Version,
     /// Shows a list of commands or help for one command
     #[command(alias = "h")]
@@ -190,7 +206,7 @@ pub struct CriuArgs {
     /// handle file locks, for safety
     #[arg(long)]
     pub file_locks: bool,
-    /// cgroups mode: 'soft' (default), 'full', 'strict' or 'ignore'
+    /// cgroups mode: 'soft' (default), 'full', 'strict' or 'ignore' (runc 1.2's 'ignore' too; runc 1.1 knows the first three)
     #[arg(long)]
     pub manage_cgroups_mode: Option<String>,
     /// create a namespace, but don't restore its properties (network only)
@@ -224,6 +240,7 @@ pub struct CheckpointArgs {
     /// dump container's memory information only, leave the container running after this
     #[arg(long)]
     pub pre_dump: bool,
+    /// Container id.
     pub id: String,
 }
 
@@ -232,7 +249,7 @@ pub struct CheckpointArgs {
 pub struct RestoreArgs {
     #[command(flatten)]
     pub criu: CriuArgs,
-    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal (unlike runc, a container with a terminal cannot be restored yet)
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
     /// path to the root of the bundle directory
@@ -244,10 +261,10 @@ pub struct RestoreArgs {
     /// specify the file to write the process id to
     #[arg(long)]
     pub pid_file: Option<PathBuf>,
-    /// disable the use of the subreaper used to reap reparented processes
+    /// disable the use of the subreaper used to reap reparented processes (unlike runc, only with --detach: without it Berth waits for the restored init as its subreaper)
     #[arg(long)]
     pub no_subreaper: bool,
-    /// do not use pivot root to jail process inside rootfs (CRIU restores the mount namespace itself)
+    /// do not use pivot root to jail process inside rootfs (unlike runc, accepted and not used: CRIU restores the mount namespace itself)
     #[arg(long)]
     pub no_pivot: bool,
     /// Specify an LSM profile to be used during restore in the form of TYPE:NAME.
@@ -256,6 +273,7 @@ pub struct RestoreArgs {
     /// Specify an LSM mount context to be used during restore.
     #[arg(long)]
     pub lsm_mount_context: Option<String>,
+    /// Container id.
     pub id: String,
 }
 

@@ -28,7 +28,7 @@ pub struct UpdateArgs {
     /// CPU CFS quota (µs, -1 for none).
     #[arg(long, allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
-    /// CPU CFS burst (µs).
+    /// CPU CFS burst (µs) (runc 1.2's --cpu-burst; runc 1.1 lacks it).
     #[arg(long)]
     pub cpu_burst: Option<u64>,
     /// CPU shares (relative weight).
@@ -40,7 +40,7 @@ pub struct UpdateArgs {
     /// Realtime runtime (µs).
     #[arg(long, allow_hyphen_values = true)]
     pub cpu_rt_runtime: Option<i64>,
-    /// SCHED_IDLE for the group (0 or 1).
+    /// SCHED_IDLE for the group (0 or 1) (runc 1.2's --cpu-idle; runc 1.1 lacks it).
     #[arg(long)]
     pub cpu_idle: Option<i64>,
     /// CPUs allowed (e.g. 0-1).
@@ -49,10 +49,10 @@ pub struct UpdateArgs {
     /// Memory nodes allowed.
     #[arg(long)]
     pub cpuset_mems: Option<String>,
-    /// Kernel memory limit (deprecated).
+    /// Kernel memory limit, deprecated (runc's hidden --kernel-memory, which runc ignores; Berth sets it on cgroup v1 where the kernel still has it, and ignores it on v2).
     #[arg(long)]
     pub kernel_memory: Option<String>,
-    /// Kernel TCP buffer limit.
+    /// Kernel TCP buffer limit (runc's hidden --kernel-memory-tcp, which runc ignores; Berth sets it on cgroup v1 and refuses it on v2).
     #[arg(long)]
     pub kernel_memory_tcp: Option<String>,
     /// Memory limit (bytes, or with k/m/g suffix; -1 for none).
@@ -67,10 +67,10 @@ pub struct UpdateArgs {
     /// Maximum number of processes (-1 for none).
     #[arg(long, allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
-    /// Intel RDT L3 cache schema (not supported).
+    /// Intel RDT L3 cache schema (unlike runc, always refused: Berth has no Intel RDT support).
     #[arg(long)]
     pub l3_cache_schema: Option<String>,
-    /// Intel RDT memory bandwidth schema (not supported).
+    /// Intel RDT memory bandwidth schema (unlike runc, always refused: Berth has no Intel RDT support).
     #[arg(long)]
     pub mem_bw_schema: Option<String>,
     /// Container id.
