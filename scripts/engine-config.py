@@ -231,8 +231,47 @@ def containerd_cri_keys(doc, path):
     raise ConfigError(f"{path}: unknown config version {version!r} (expected 1, 2 or 3)")
 
 
+def ends_blank(table):
+    """Whether TABLE's text ends with a blank line (its last item, or its
+    last sub-table's, is a bare newline)."""
+    from tomlkit.items import Table, Whitespace
+
+    body = table.value.body
+    if not body:
+        return False
+    last = body[-1][1]
+    if isinstance(last, Whitespace):
+        return "\n" in last.s
+    if isinstance(last, Table):
+        return ends_blank(last)
+    return False
+
+
+def lay_out(table, pad, blank_before, blank_after):
+    """Indent a table Berth added, its header at PAD spaces, its keys two
+    deeper, its sub-tables the same way one level down. A blank line goes
+    before it unless BLANK_BEFORE (the text before ends with one); with
+    BLANK_AFTER (the file's tables end with one, as containerd's default
+    config's do) one goes before each sub-table and after the last line."""
+    import tomlkit
+    from tomlkit.items import Table, Whitespace
+
+    table.trivia.indent = ("" if blank_before else "\n") + " " * pad
+    subs = []
+    for _, v in table.value.body:
+        if isinstance(v, Table):
+            subs.append(v)
+        elif not isinstance(v, Whitespace):
+            v.trivia.indent = " " * (pad + 2)
+    for i, sub in enumerate(subs):
+        lay_out(sub, pad + 2, not blank_after, blank_after and i == len(subs) - 1)
+    if blank_after and not subs:
+        table.add(tomlkit.ws("\n"))
+
+
 def containerd_edit(text, path, action, bin_dir, make_default, restore):
     import tomlkit
+    from tomlkit.items import Table
 
     doc = toml_load(text, path)
     if not text.strip() and action == "add":
@@ -248,7 +287,15 @@ def containerd_edit(text, path, action, bin_dir, make_default, restore):
         # Indent as the file does (containerd's own default config indents
         # two spaces a level; Debian's file too).
         indented = any(line[:1] in (" ", "\t") and line.lstrip().startswith("[") for line in text.splitlines())
-        pad = 2 * len(rt_keys)  # the header of [...runtimes.<name>]
+        # The header of [...runtimes.<name>]: as deep as a sibling's (the
+        # runc handler's), else two spaces a level.
+        pad = 2 * len(rt_keys)
+        for sibling in runtimes.values():
+            if isinstance(sibling, Table) and not sibling.is_super_table():
+                pad = len(sibling.trivia.indent.rsplit("\n", 1)[-1])
+                break
+        # containerd's own default config ends each table with a blank line.
+        blank_after = ends_blank(runtimes)
         # SystemdCgroup must match the kubelet's cgroup driver: take the
         # runc handler's, else whether systemd runs this host.
         systemd = os.path.isdir("/run/systemd/system")
@@ -273,12 +320,12 @@ def containerd_edit(text, path, action, bin_dir, make_default, restore):
             for k, v in options.items():
                 o[k] = v
             t["options"] = o
-            if indented:
-                t.indent(pad + 2)
-                t.trivia.indent = " " * pad
-                o.indent(pad + 4)
-                o.trivia.indent = " " * (pad + 2)
+            blank_before = ends_blank(runtimes)
             runtimes[name] = t
+            if indented:
+                # Laid out once in place: tomlkit adds the parent's indent
+                # to a table it inserts, but not to that table's keys.
+                lay_out(runtimes[name], pad, blank_before, blank_after)
         if make_default:
             ctd = table_at(doc, cri + ["containerd"], path, create=True)
             if ctd.get("default_runtime_name") != RUNTIME:
