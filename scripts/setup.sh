@@ -31,9 +31,11 @@ build_pkgs=(build-essential pkg-config libseccomp-dev busybox-static
 # docker-compose 1.29 for the compose scenario, and what the engines'
 # networking needs inside the tests' own namespaces (iptables for dockerd,
 # netavark + aardvark-dns for Podman; util-linux's unshare and nsenter;
-# python3-tomlkit for scripts/install.sh's engine config edits).
+# python3-tomlkit for scripts/install.sh's engine config edits;
+# protobuf-compiler: the CRI client the tests use, the k8s-cri crate,
+# compiles the CRI protos with protoc when it builds).
 test_pkgs=(containerd criu podman docker.io docker-compose iptables netavark aardvark-dns util-linux
-           python3-tomlkit)
+           python3-tomlkit protobuf-compiler)
 
 pkgs=("${build_pkgs[@]}")
 [ "$want_tests" -eq 0 ] || pkgs+=(${test_pkgs[@]+"${test_pkgs[@]}"})

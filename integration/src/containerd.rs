@@ -1,6 +1,9 @@
 //! A real containerd private to one test: configuration, root, state and
 //! sockets under a temporary directory, CRI disabled, driving our shim and
 //! runtime; and [`EventStream`], a running `ctr events`.
+//! [`Containerd::start_with`] starts one on a configuration file the test
+//! wrote (e.g. with the CRI plugin enabled, as scripts/install.sh left it),
+//! optionally inside an [`EngineNs`].
 //!
 //! [`Containerd`] owns everything a test starts; dropping it kills every task
 //! it still holds, stops containerd, ends leftover shims of this containerd
@@ -15,6 +18,7 @@ use std::time::{Duration, Instant};
 use crate::binaries::SHIM;
 use crate::host::{remove_test_cgroups, unmount_under};
 use crate::image;
+use crate::netns::EngineNs;
 use crate::process::{run_timeout, stop_child, unique_id};
 
 /// Name of the image every test imports.
@@ -30,6 +34,11 @@ pub struct Containerd {
     pub sock: PathBuf,
     /// Environment given to containerd (and so to the shims it starts).
     env: Vec<(String, String)>,
+    /// The configuration file when the test wrote it (else `spawn` writes
+    /// the default one).
+    config: Option<PathBuf>,
+    /// Words before `containerd` (`nsenter ... --` into an [`EngineNs`]).
+    launcher: Vec<String>,
     child: Option<Child>,
     /// Container ids handed out by `run_args*`, whose cgroups Drop removes.
     ids: std::sync::Mutex<Vec<String>>,
@@ -46,27 +55,56 @@ impl Containerd {
         let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         env.push(("PATH".into(), path));
         env.push(("BERTH_SHIM_ROOT".into(), dir.join("runtime").display().to_string()));
-        let mut c = Containerd { dir, sock, env, child: None, ids: Default::default() };
+        let mut c = Containerd { dir, sock, env, config: None, launcher: Vec::new(), child: None, ids: Default::default() };
         c.spawn()?;
         Ok(c)
     }
 
+    /// Starts containerd on the configuration file `config`, which the test
+    /// wrote: its root, state and gRPC address `sock` must lie under `dir`
+    /// (the test's directory, removed on Drop like the default one's), and
+    /// every other path it names too (CRI's CNI directories, ...). With `ns`,
+    /// containerd runs inside those namespaces (and so do its shims and what
+    /// they start); a `ctr` run from outside still reaches it through
+    /// `sock`. `env` is set on top of the inherited environment (give it a
+    /// PATH when the shim's directory must come first).
+    pub fn start_with(dir: &Path, config: &Path, sock: &Path, ns: Option<&EngineNs>, env: &[(&str, &str)]) -> Result<Containerd, String> {
+        for p in [config, sock] {
+            assert!(p.starts_with(dir), "{} is not under the test's directory {}", p.display(), dir.display());
+        }
+        let mut c = Containerd {
+            dir: dir.to_path_buf(),
+            sock: sock.to_path_buf(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            config: Some(config.to_path_buf()),
+            launcher: ns.map(EngineNs::enter_args).unwrap_or_default(),
+            child: None,
+            ids: Default::default(),
+        };
+        c.spawn()?;
+        Ok(c)
+    }
+
+    /// The configuration file containerd runs with.
+    pub fn config_path(&self) -> PathBuf {
+        self.config.clone().unwrap_or_else(|| self.dir.join("config.toml"))
+    }
+
     fn spawn(&mut self) -> Result<(), String> {
+        if self.config.is_none() {
+            self.write_default_config()?;
+        }
+        let cfg = self.config_path();
         let d = &self.dir;
-        let config = format!(
-            "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-             [grpc]\n  address = \"{sock}\"\n\
-             [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{opt}\"\n",
-            root = d.join("root").display(),
-            state = d.join("state").display(),
-            sock = self.sock.display(),
-            opt = d.join("opt").display(),
-        );
-        let cfg = d.join("config.toml");
-        std::fs::write(&cfg, config).map_err(|e| format!("write config: {e}"))?;
         let log = std::fs::OpenOptions::new().create(true).append(true).open(d.join("containerd.log")).map_err(|e| format!("containerd log: {e}"))?;
-        let mut cmd = Command::new("containerd");
+        let mut cmd = match self.launcher.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg("containerd");
+                c
+            }
+            None => Command::new("containerd"),
+        };
         cmd.arg("--config").arg(&cfg).stdin(Stdio::null());
         cmd.stdout(log.try_clone().map_err(|e| e.to_string())?).stderr(log);
         for (k, v) in &self.env {
@@ -78,9 +116,29 @@ impl Containerd {
             if self.sock.exists() && self.ctr(&["version"]).status.success() {
                 return Ok(());
             }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                self.child = None;
+                return Err(format!("containerd exited ({status}); log:\n{}", self.log()));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
         Err(format!("containerd did not come up; log:\n{}", self.log()))
+    }
+
+    /// The harness's own configuration: everything under `dir`, CRI off.
+    fn write_default_config(&self) -> Result<(), String> {
+        let d = &self.dir;
+        let config = format!(
+            "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{sock}\"\n\
+             [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{opt}\"\n",
+            root = d.join("root").display(),
+            state = d.join("state").display(),
+            sock = self.sock.display(),
+            opt = d.join("opt").display(),
+        );
+        std::fs::write(d.join("config.toml"), config).map_err(|e| format!("write config: {e}"))
     }
 
     /// The pid of the running containerd.
@@ -108,8 +166,14 @@ impl Containerd {
 
     /// Imports the busybox test image.
     pub fn import_image(&self) -> Result<(), String> {
+        self.import_image_as(IMAGE)
+    }
+
+    /// Imports the busybox test image under the reference `name` (e.g. the
+    /// README's `docker.io/library/busybox:latest`).
+    pub fn import_image_as(&self, name: &str) -> Result<(), String> {
         let tar = self.dir.join("image.tar");
-        image::write_busybox_image(&tar, IMAGE).map_err(|e| format!("build image: {e}"))?;
+        image::write_busybox_image(&tar, name).map_err(|e| format!("build image: {e}"))?;
         let out = self.ctr(&["images", "import", &tar.display().to_string()]);
         if !out.status.success() {
             return Err(format!("ctr images import: {}", String::from_utf8_lossy(&out.stderr)));

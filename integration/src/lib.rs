@@ -9,6 +9,11 @@
 //! processes (`process`), mounts and test cgroups on the host (`host`), the
 //! runtime under test for the engines (`runtime`), and [`run_in_pty`]
 //! ([`pty`]).
+//!
+//! `src/cri.rs`, a client of containerd's CRI plugin (the kubelet's gRPC
+//! API), is not a module of this library: the tests that need it include it
+//! by path, so that its gRPC stack is linked into those test binaries only
+//! (see the file's own documentation).
 
 mod binaries;
 mod containerd;

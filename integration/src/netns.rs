@@ -162,17 +162,39 @@ impl EngineNs {
     /// `program` run inside the namespaces (nsenter execs it, so a spawned
     /// command's pid is the program's).
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new("nsenter");
-        cmd.arg("--target").arg(self.pid.to_string()).args(["--net", "--mount"]);
+        let enter = self.enter_args();
+        let mut cmd = Command::new(&enter[0]);
+        cmd.args(&enter[1..]).arg(program);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// The `nsenter ... --` words that [`EngineNs::command`] puts before a
+    /// program, for code that builds its commands later (e.g. a containerd
+    /// restarted inside).
+    pub fn enter_args(&self) -> Vec<String> {
+        let mut v: Vec<String> = ["nsenter", "--target", &self.pid.to_string(), "--net", "--mount"].map(String::from).into();
         if self.cgroupns {
-            cmd.arg("--cgroup");
+            v.push("--cgroup".into());
         }
         // No --wd: nsenter opens that directory before it enters the mount
         // namespace, leaving an "(unreachable)" cwd; without it the kernel
         // starts the program at the namespace's root.
-        cmd.arg("--").arg(program);
-        cmd.stdin(Stdio::null());
-        cmd
+        v.push("--".into());
+        v
+    }
+
+    /// Bind-mounts `src` over `dst` inside the mount namespace only (e.g. an
+    /// install's `usr/local/bin` over `/usr/local/bin`): the host never
+    /// sees it, and it goes with the namespace.
+    pub fn bind_mount(&self, src: &Path, dst: &Path) -> Result<(), String> {
+        let mut cmd = self.command("mount");
+        cmd.arg("--bind").arg(src).arg(dst);
+        let out = crate::process::run_timeout(cmd, Duration::from_secs(20));
+        if !out.status.success() {
+            return Err(format!("mount --bind {} {} in the namespace: {}", src.display(), dst.display(), crate::process::show(&out)));
+        }
+        Ok(())
     }
 
     /// Bind-mounts `src` (a host path) over `target` inside the mount
