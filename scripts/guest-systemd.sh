@@ -39,6 +39,8 @@ ensure_cargo_path
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     echo "== build (release): berth, containerd-shim-berth-v2, image archives"
     cargo build --release -q -p berth -p containerd-shim-berth-v2
+    # install.sh --no-build makes man pages and completions with it
+    cargo build --release -q -p berth --example gen-assets
     cargo run --release -q -p integration --example guest_images -- "$dir"
 fi
 target=${CARGO_TARGET_DIR:-$repo/target}
