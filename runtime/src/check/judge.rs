@@ -45,7 +45,7 @@ pub(super) fn host(f: &Facts, out: &mut Vec<Item>) {
     };
     out.push(kernel);
     out.push(match f.euid {
-        Some(0) => Item::new(S, "privileges", Status::Ok, "root", "create works, and every fact below could be read"),
+        Some(0) => Item::new(S, "privileges", Status::Ok, "root", "Berth creates containers as root"),
         Some(uid) => Item::new(
             S,
             "privileges",

@@ -185,8 +185,13 @@ fn resources(f: &Facts, hs: &[Hierarchy]) -> Item {
     let mut failing: Vec<String> = Vec::new();
     let mut unknown = false;
     let mut core_lost = false;
-    for (ctl, field, core) in CONTROLLERS {
-        let p = place(f, hs, ctl);
+    for (v1_name, field, core) in CONTROLLERS {
+        let p = place(f, hs, v1_name);
+        // Named as the hierarchy that has it names it (blkio is io on cgroup2).
+        let ctl = match p {
+            Place::V2 | Place::V2Held => v2::from_v1_controller(v1_name).unwrap_or(v1_name),
+            _ => v1_name,
+        };
         if let Some((_, v)) = by.iter_mut().find(|(q, _)| *q == p) {
             v.push(ctl);
         }

@@ -171,8 +171,9 @@ fn hybrid() -> Tree {
     t
 }
 
-/// Debian 12 / Ubuntu 22.04: cgroup2 only with every controller passed
-/// down by systemd, AppArmor, /run on tmpfs, subordinate ids for root and
+/// Debian 12 / Ubuntu 22.04: cgroup2 only, systemd passing down the
+/// controllers it manages (not hugetlb, rdma or misc, as seen in the
+/// systemd guest), AppArmor, /run on tmpfs, subordinate ids for root and
 /// the sudo user, no CRIU.
 fn pure_v2() -> Tree {
     let t = Tree::new("v2");
@@ -190,7 +191,7 @@ fn pure_v2() -> Tree {
             "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpuset\t0\t90\t1\ncpu\t0\t90\t1\nmemory\t0\t90\t1\npids\t0\t90\t1\nio\t0\t90\t1\n",
         )
         .file("sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")
-        .file("sys/fs/cgroup/cgroup.subtree_control", "cpuset cpu io memory hugetlb pids rdma misc\n")
+        .file("sys/fs/cgroup/cgroup.subtree_control", "cpuset cpu io memory pids\n")
         .file("proc/filesystems", "nodev\tcgroup\nnodev\tcgroup2\nnodev\toverlay\n\text4\n")
         .file("proc/sys/kernel/unprivileged_userns_clone", "1\n")
         .dir("run/systemd/system")
@@ -306,7 +307,15 @@ fn pure_v2_systemd_host() {
     assert_eq!(r.cgroup_layout, Some("v2"));
     assert!(item(&r, "cgroups", "layout").detail.starts_with("v2: cgroup2 only, at /sys/fs/cgroup"));
     assert!(!r.items.iter().any(|i| i.name == "v1"), "no v1 item on a pure v2 host");
-    // net_cls and net_prio have no cgroup2 counterpart: noted, not a warning.
+    // systemd does not pass hugetlb down from the root: its limits fail.
+    assert_status(&r, "cgroups", "resources", Status::Warn);
+    let res = item(&r, "cgroups", "resources");
+    assert_eq!(res.detail, "cgroup2: cpu, cpuset, memory, pids, io; on cgroup2 but not passed down by the root: hugetlb, rdma; nowhere: net_cls, net_prio");
+    assert!(res.meaning.contains("linux.resources.hugepageLimits (hugetlb)"), "{res:?}");
+    // With everything passed down, net_cls and net_prio (no cgroup2
+    // counterpart) are noted, not a warning.
+    t.file("sys/fs/cgroup/cgroup.subtree_control", "cpuset cpu io memory hugetlb pids rdma misc\n");
+    let r = run(&o, &Fixed { version: None, ..Fixed::modern() });
     assert_status(&r, "cgroups", "resources", Status::Ok);
     assert!(item(&r, "cgroups", "resources").meaning.contains("network.classID"));
     assert_status(&r, "cgroups", "devices", Status::Ok);
