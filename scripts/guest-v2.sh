@@ -27,7 +27,8 @@ THREADS=${GUEST_V2_THREADS:-2}
 # Every suite that creates, updates, freezes, signals or reads the cgroups
 # of a container. crash_safety kills at every syscall: only its kill-point
 # scans that touch cgroups, at a coarse stride (see GUEST_V2_CRASH_STRIDE).
-DEFAULT_SUITES="cgroup_v2 resources cgroup_semantics cgroup_subtrees cgroup_devices engine_ops exec lifecycle:--skip=two_hundred runtime_unit:cgroups::"
+# And `berth check`, which must tell the pure-cgroup2 story here.
+DEFAULT_SUITES="check cgroup_v2 resources cgroup_semantics cgroup_subtrees cgroup_devices engine_ops exec lifecycle:--skip=two_hundred runtime_unit:cgroups::"
 [ $# -gt 0 ] && SUITES="$*" || SUITES=${GUEST_V2_SUITES:-$DEFAULT_SUITES}
 
 T0=$(date +%s)

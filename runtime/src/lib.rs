@@ -5,6 +5,7 @@
 
 pub mod capabilities;
 pub mod cgroups;
+pub mod check;
 pub mod config;
 pub mod console;
 pub mod container;

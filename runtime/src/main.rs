@@ -258,6 +258,20 @@ fn dispatch(cli: Cli) -> Result<i32> {
             berth::output::print(&container::ps(&root, &id, f, &ps_args)?);
             Ok(0)
         }
+        Cmd::Check { format, criu_check } => {
+            let json = match format.as_str() {
+                "text" => false,
+                "json" => true,
+                _ => return Err(Error::msg("invalid format option: expected text or json")),
+            };
+            let report = berth::check::run(&berth::check::Options::host(root.dir, criu, criu_check), &berth::check::HostProbe);
+            if json {
+                berth::output::println(&report.json_text());
+            } else {
+                berth::output::print(&report.text());
+            }
+            Ok(report.exit_code())
+        }
         Cmd::Features => {
             berth::output::println(&serde_json::to_string_pretty(&berth::features::document()).unwrap_or_default());
             Ok(0)

@@ -27,6 +27,7 @@ const USAGE: &[(&str, &str)] = &[
     ("state", "<container-id>"),
     ("update", "[command options] <container-id>"),
     ("features", ""),
+    ("check", "[command options]"),
     ("version", ""),
     ("help", "[command]"),
 ];

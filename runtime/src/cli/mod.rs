@@ -43,6 +43,19 @@ pub struct Cli {
     pub cmd: Option<Cmd>,
 }
 
+/// The DESCRIPTION of `berth check --help` (lines after the first are
+/// indented as the help layout indents the first).
+const CHECK_DESCRIPTION: &str = "One line per item: cgroup layout and controllers, systemd, namespaces,
+   subordinate ids, seccomp, LSMs, the syscalls Berth relies on, CRIU, overlayfs;
+   each ok, warn, missing or unknown (not readable by this user), with what it
+   means for Berth. It reads only: no container, no file written.
+
+   Exit status: 0 when this host can run containers with Berth, 1 when an
+   essential item is missing (no cgroup hierarchy, one of the mount, pid, uts,
+   ipc or network namespaces, seccomp, openat2, the new mount API, pidfds, or
+   any way to enforce device rules). Optional items (CRIU, AppArmor, SELinux,
+   user namespaces, systemd) never make it fail.";
+
 /// Flags shared by create and run.
 #[derive(Args)]
 pub struct CreateArgs {
@@ -178,6 +191,16 @@ pub enum Cmd {
     Update(container::UpdateArgs),
     /// show the enabled features
     Features,
+    /// report what this host supports (berth only; runc has no counterpart, cf. lxc-checkconfig)
+    #[command(long_about = CHECK_DESCRIPTION)]
+    Check {
+        /// select one of: text or json
+        #[arg(short, long, default_value = "text")]
+        format: String,
+        /// also run `criu check` (CRIU's own kernel tests; CRIU may cache their result in /run/criu.kdat)
+        #[arg(long)]
+        criu_check: bool,
+    },
     /// print the version (Berth's own; runc 1.1 has only --version)
     Version,
     /// Shows a list of commands or help for one command
