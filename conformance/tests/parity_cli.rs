@@ -408,9 +408,11 @@ fn command_rows(help: &str) -> Vec<(Vec<String>, String)> {
 
 /// Whether a help text says what a flag or command mirrors, or that it is
 /// Berth's own: a parenthetical that names runc (or a runc version) or
-/// crun, starts "unlike runc", or says "Berth's own".
+/// crun, starts "unlike runc", or says "Berth's own" or "berth only" (in
+/// any case).
 fn names_its_origin(text: &str) -> bool {
-    ["(runc", "(crun", "(unlike runc", "(Berth's own"].iter().any(|m| text.contains(m))
+    let text = text.to_lowercase();
+    ["(runc", "(crun", "(unlike runc", "(berth's own", "(berth only"].iter().any(|m| text.contains(m))
 }
 
 /// How `ours` (a help text of the runtime under test) departs from runc's
@@ -505,6 +507,8 @@ fn undeclared_differences_are_found() {
                 --root value  root (runc's default is /run/runc) (default: \"/run/berth\")\n   --bundle value, -b value  bundle\n   \
                 --debug  debug\n   --cgroup-manager value  manager (crun's --cgroup-manager)\n";
     assert_eq!(undeclared_differences("", theirs, good), Vec::<String>::new());
+    let berth_only = good.replace("(Berth's own)", "(berth only; runc has no counterpart)");
+    assert_eq!(undeclared_differences("", theirs, &berth_only), Vec::<String>::new());
     let bad = [
         ("(crun's --cgroup-manager)", "", "--cgroup-manager is not runc's"),
         (" (Berth's own)", "", "command version is not runc's"),
