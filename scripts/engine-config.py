@@ -312,6 +312,7 @@ def key_indent(table, fallback):
 
 def containerd_edit(text, path, action, bin_dir, make_default, restore, prior=None):
     import tomlkit
+    from tomlkit.items import Table
 
     doc = toml_load(text, path)
     if not text.strip() and action == "add":
@@ -372,6 +373,13 @@ def containerd_edit(text, path, action, bin_dir, make_default, restore, prior=No
                 o.add(tomlkit.nl())
             t["options"] = o
             at = header_indent(doc, rt_keys + [name], step)
+            # Beside a handler the file has (runc's), as deep as it is: a
+            # file may start its headers at any depth (containerd 2's
+            # version 3 files put [plugins.'...'.runtimes.runc] at the left).
+            for sib_name, sib in runtimes.items():
+                if sib_name not in want and isinstance(sib, Table) and not sib.is_super_table():
+                    at = len(sib.trivia.indent.rsplit("\n", 1)[-1])
+                    break
             runtimes[name] = t
             t = runtimes[name]
             lay_out(t, at, step, blank)

@@ -57,25 +57,46 @@ impl Write {
 
     /// Write into `dir`, trying the fallback file when the first is missing.
     pub fn run(&self, dir: &Path) -> Result<()> {
-        let e = match write_existing(&dir.join(&self.file), &self.value) {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        if e.kind() != ErrorKind::NotFound {
-            return Err(self.fail(&self.value, e));
-        }
-        if let Some((f, v)) = &self.alt {
-            match write_existing(&dir.join(f), v) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() != ErrorKind::NotFound => return Err(self.fail(v, e)),
-                Err(_) => {}
+        let mut missing = self.attempt(dir)?;
+        // cgroup v2 lists a controller in a child's cgroup.controllers as
+        // soon as the parent's subtree_control has it, a moment before the
+        // kernel has made the child's files: when another create under the
+        // same parent is enabling it right now, they are on their way.
+        if missing && !self.ctl.is_empty() && v2::has_word(&dir.join("cgroup.controllers"), &self.ctl) {
+            for _ in 0..50 {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                missing = self.attempt(dir)?;
+                if !missing {
+                    break;
+                }
             }
+        }
+        if !missing {
+            return Ok(());
         }
         if self.optional {
             log::debug!("{} not set: the kernel has no {}", self.what, self.file);
             return Ok(());
         }
         Err(Error::msg(format!("set {} {}: this kernel has no {} in {}", self.what, self.value, self.file, dir.display())).field(self.field.clone()))
+    }
+
+    /// One try of the file, then of the fallback: Ok(true) when neither
+    /// exists, Ok(false) when written.
+    fn attempt(&self, dir: &Path) -> Result<bool> {
+        match write_existing(&dir.join(&self.file), &self.value) {
+            Ok(()) => return Ok(false),
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(self.fail(&self.value, e)),
+            Err(_) => {}
+        }
+        if let Some((f, v)) = &self.alt {
+            match write_existing(&dir.join(f), v) {
+                Ok(()) => return Ok(false),
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(self.fail(v, e)),
+                Err(_) => {}
+            }
+        }
+        Ok(true)
     }
 }
 

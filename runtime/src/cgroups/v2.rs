@@ -238,7 +238,9 @@ pub fn unified(r: &LinuxResources) -> Result<Vec<Write>> {
         .collect()
 }
 
-fn has_word(path: &Path, word: &str) -> bool {
+/// Whether the whitespace-separated words of the file at `path` include
+/// `word` (cgroup.controllers, cgroup.subtree_control); false when unreadable.
+pub(super) fn has_word(path: &Path, word: &str) -> bool {
     fs::read_to_string(path).map(|s| s.split_whitespace().any(|w| w == word)).unwrap_or(false)
 }
 
