@@ -15,7 +15,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 
 GUEST_CACHE=${GUEST_CACHE:-/var/cache/berth/cgv2-vm}
 GUEST_SHARE=${GUEST_SHARE:-/var/tmp/berth-guest}
-GUEST_PKGS="containerd runc crun podman conmon containernetworking-plugins golang-github-containers-common iptables uidmap strace gcc libc6-dev docker.io python3-tomlkit"
+GUEST_PKGS="containerd runc crun podman conmon containernetworking-plugins golang-github-containers-common iptables uidmap strace gcc libc6-dev docker.io python3-tomlkit apparmor"
 
 cgv2_vm() {
     local t
